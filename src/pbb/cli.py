@@ -1,0 +1,190 @@
+"""The `pbb` command. Every subcommand is a thin shell over a library function.
+
+Errors a user can cause are `PbbError`s and print as one line (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pbb.errors import PbbError
+
+app = typer.Typer(
+    help="pbb: a lab for Programming by Backprop experiments.\n\n"
+    "Finetune a language model on programs' source code alone, then measure whether it can compute their outputs.\n\n"
+    "Start with `pbb run configs/quick.yaml`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a config field: --set key.path=value (repeatable), e.g. --set model=tiny-random."),
+]
+
+
+@app.command()
+def suites() -> None:
+    """List the registered program suites."""
+    from pbb.programs import SUITES
+
+    t = Table("suite", "what a program is", box=None)
+    for name, cls in sorted(SUITES.items()):
+        t.add_row(name, cls.summary)
+    out.print(t)
+
+
+@app.command()
+def curricula() -> None:
+    """List the named curricula (or write `curriculum: custom` with `stages:` in a config)."""
+    from pbb.train.curricula import CURRICULA
+
+    t = Table("curriculum", "stages", box=None)
+    for c in CURRICULA.values():
+        t.add_row(c.name, c.summary)
+    out.print(t)
+
+
+@app.command()
+def models() -> None:
+    """List the model aliases (any Hugging Face directory or hub id works too)."""
+    from pbb.models import MODELS
+
+    t = Table("alias", "what it is", box=None)
+    for alias, spec in MODELS.items():
+        t.add_row(alias, spec.description)
+    out.print(t)
+
+
+@app.command()
+def validate(
+    configs: Annotated[list[Path], typer.Argument(help="Config files to check.")],
+    set_: SetOpt = None,
+) -> None:
+    """Check configs (with their --set overrides) without running anything."""
+    from pbb.config import load_experiment
+
+    bad = 0
+    for path in configs:
+        try:
+            exp = load_experiment(path, set_ or [])
+            stages = ", ".join(f"{s.name}({s.method})" for s in exp.resolved_stages()) or "no training"
+            out.print(f"[green]ok[/green]  {path}: {exp.name}: {exp.suite} / {exp.curriculum} [{stages}] / {exp.model}")
+        except PbbError as e:
+            bad += 1
+            out.print(f"[red]bad[/red] {e}")
+    if bad:
+        raise typer.Exit(2)
+
+
+@app.command()
+def data(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the build into.")],
+    set_: SetOpt = None,
+) -> None:
+    """Build the data step of an experiment: programs, groups, examples, documents, stage datasets."""
+    from pbb.config import load_experiment
+    from pbb.data.build import build_data
+
+    exp = load_experiment(config, set_ or [])
+    manifest = build_data(exp, out_dir)
+    out.print(f"wrote {out_dir}: {manifest['counts']} (content hash {manifest['content_hash'][:12]})")
+
+
+@app.command("import-corpus")
+def import_corpus(
+    file: Annotated[Path, typer.Argument(help="JSONL in CRUXEval's format: code, input, output (id optional).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for programs.jsonl, examples.jsonl, manifest.json.")],
+    seed: Annotated[int, typer.Option(help="Seed of the input mutations.")] = 0,
+    n_inputs: Annotated[int, typer.Option(help="Distinct inputs wanted per function (the given one included).")] = 8,
+) -> None:
+    """Import real Python functions (untrusted: run only in the sandbox), mutate inputs, keep what runs."""
+    from pbb.programs.corpus import import_corpus as _import
+
+    summary = _import(file, out_dir, seed=seed, n_inputs=n_inputs)
+    out.print(summary.get("summary_line", summary))
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML), e.g. configs/quick.yaml.")],
+    set_: SetOpt = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<name>).")] = None,
+) -> None:
+    """Run an experiment end to end: data -> train (each stage) -> evaluate -> report.
+
+    Rerunning on the same directory skips every step whose outputs exist with matching
+    input hashes, so a killed run resumes where it stopped.
+    """
+    from pbb.config import load_experiment
+    from pbb.experiment import run_experiment
+
+    exp = load_experiment(config, set_ or [])
+    run_dir = out_dir or Path("runs") / exp.name
+    report = run_experiment(exp, run_dir)
+    out.print(f"[bold]report:[/bold] {report}")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<name>).")]) -> None:
+    """(Re)generate report.md and plots/ of a run directory."""
+    from pbb.report import write_report
+
+    path = write_report(run_dir)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to put side by side.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the table here (Markdown).")] = None,
+) -> None:
+    """Print (and write) a side-by-side table of several runs, with intervals."""
+    from pbb.report.compare import compare_runs
+
+    text = compare_runs(run_dirs, out_file)
+    out.print(text, markup=False, highlight=False)
+
+
+@app.command("eval-corpus")
+def eval_corpus(
+    file: Annotated[Path, typer.Argument(help="CRUXEval-format JSONL (code, input, output).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model alias, directory or hub id.")] = "smollm2-135m",
+    mode: Annotated[str, typer.Option(help="direct or cot.")] = "direct",
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for predictions.jsonl and metrics.json.")] = Path("runs/cruxeval"),
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N records.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 32,
+) -> None:
+    """Standard CRUXEval output prediction (the code in the prompt): pass@1 with its interval."""
+    from pbb.evaluate.corpus_eval import eval_corpus as _eval
+
+    if mode not in ("direct", "cot"):
+        raise PbbError(f"--mode {mode!r}: expected 'direct' or 'cot'")
+    m = _eval(file, model=model, mode=mode, out_dir=out_dir, limit=limit, batch_size=batch_size)
+    lo, hi = m["ci"]
+    out.print(f"CRUXEval-O pass@1 ({mode}) of {model}: {m['pass@1']:.3f} [{lo:.3f}, {hi:.3f}] on {m['n']} records")
+
+
+def main() -> None:
+    try:
+        app()
+    except PbbError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted; rerun the same command to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

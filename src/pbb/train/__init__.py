@@ -1,0 +1,1 @@
+"""Training: curricula (ordered stages) and their SFT / GRPO stages through TRL."""

@@ -110,7 +110,7 @@ class StageSpec(Strict):
         try:
             TrainConfig(**self.train)
         except ValidationError as e:
-            raise ValueError(f"stage {self.name!r} train overrides: {_first_error(e)}") from None
+            raise ValueError(f"stage {self.name!r} train overrides: {_first_error(e, root=TrainConfig)}") from None
         if self.method == "grpo" and any(s.kind not in ("direct", "cot") for s in self.sources):
             raise ValueError(f"stage {self.name!r}: a GRPO stage takes execution-example sources (direct or cot) only")
         return self
@@ -231,9 +231,9 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _model_for_path(loc: tuple) -> type[BaseModel] | None:
+def _model_for_path(loc: tuple, root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The pydantic model that owns the last key of an error location (for typo hints)."""
-    model: Any = Experiment
+    model: Any = root or Experiment
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -255,12 +255,12 @@ def _model_for_path(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _first_error(e: ValidationError, prefix: str = "") -> str:
+def _first_error(e: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> str:
     err = e.errors()[0]
     loc = tuple(err["loc"])
     where = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc) or "(top level)"
     if err["type"] == "extra_forbidden":
-        model = _model_for_path(loc) if not prefix else None
+        model = _model_for_path(loc, root) if (root or not prefix) else None
         hint = ""
         if model is not None:
             close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)

@@ -1,0 +1,86 @@
+"""Composed programs: `def blorp_12(x): return zibble_3(snurg_7(x))` built from two programs of the build.
+
+The paper's composition test: the parts were trained separately (as documents, in the
+w/ IO and w/o IO groups), the composed program is trained as its own short code doc
+only (it joins the w/o IO group), and the question is whether the model can chain
+what it learned. Only parts a suite marks `meta["composable"]` (one int argument
+returning an int) are chained, so the inner part's output is always a valid input of
+the outer one. The composed source calls its parts by name, so the code the sandbox
+runs is the parts' sources followed by the composed one (`meta["full_source"]`).
+"""
+
+from __future__ import annotations
+
+import random
+
+from pbb.errors import PbbError
+from pbb.programs.base import Program, ProgramSpec
+from pbb.programs.names import invented_names
+
+FAMILY = "composed"
+
+
+def is_composable(program: Program) -> bool:
+    """Whether a program can be a part of a composition (the suite says so in its meta)."""
+    return bool(program.meta.get("composable"))
+
+
+def executable_source(program: Program) -> str:
+    """The code the sandbox must run to call `program.name`: the callees' sources included."""
+    return program.meta.get("full_source") or program.source
+
+
+def compose_source(name: str, inner: Program, outer: Program) -> str:
+    """`def name(x):\\n    return outer(inner(x))\\n`."""
+    return f"def {name}(x):\n    return {outer.name}({inner.name}(x))\n"
+
+
+def composed_candidates(
+    parts: list[ProgramSpec], n: int, rng: random.Random, *, suite: str, taken_names: set[str], spares: int = 0
+) -> list[ProgramSpec]:
+    """`n` composed programs (plus up to `spares` more, to replace failures) over distinct ordered pairs of `parts`.
+
+    Raises PbbError when the parts cannot make `n` distinct pairs. Ids are
+    `<suite>-composed-NNNN`; names avoid `taken_names`, which is updated.
+    """
+    m = len(parts)
+    if m < 2:
+        raise PbbError(
+            f"data.n_composed is {n} but suite {suite!r} gave {m} composable program(s) in the trained groups "
+            f"(composition needs at least 2 programs of one int argument returning an int, like suite 'arithmetic'); "
+            f"set data.n_composed: 0 or use such a suite"
+        )
+    pairs = [(i, j) for i in range(m) for j in range(m) if i != j]
+    if n > len(pairs):
+        raise PbbError(
+            f"data.n_composed is {n} but the {m} composable trained programs make only {len(pairs)} distinct pairs; "
+            f"lower data.n_composed or raise data.n_with_io / data.n_without_io"
+        )
+    rng.shuffle(pairs)
+    n = min(n + spares, len(pairs))
+    names = invented_names(rng, n, taken_names)
+    taken_names.update(names)
+    out: list[ProgramSpec] = []
+    for k, ((i, j), name) in enumerate(zip(pairs[:n], names)):
+        inner, outer = parts[i].program, parts[j].program
+        source = compose_source(name, inner, outer)
+        meta: dict = {
+            "composed_of": [inner.id, outer.id],
+            "full_source": "\n".join(p.rstrip("\n") + "\n" for p in (inner.source, outer.source, source)),
+        }
+        if isinstance(inner.meta.get("n_lines"), int) and isinstance(outer.meta.get("n_lines"), int):
+            meta["n_lines"] = inner.meta["n_lines"] + outer.meta["n_lines"] + 1
+        program = Program(
+            id=f"{suite}-composed-{k:04d}",
+            suite=suite,
+            family=FAMILY,
+            name=name,
+            source=source,
+            description=f"{name} applies {inner.name} to its input, then {outer.name} to the result.",
+            group="without_io",
+            grading="value",
+            meta=meta,
+        )
+        # the inner part's sampler draws valid inputs; the trace is the generic one
+        out.append(ProgramSpec(program, parts[i].sample_input))
+    return out

@@ -1,0 +1,94 @@
+"""`pbb compare`: several runs side by side, one row per run.
+
+Per mode × distribution each row shows the w/o IO accuracy, the control accuracy and the
+PBB effect, each with its interval, from the runs' final evaluation. Below it, the config
+fields on which the runs differ, so a reader sees at once what the comparison varies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pbb.errors import PbbError
+from pbb.io import write_text
+from pbb.report.markdown import (
+    RunData,
+    _flatten,
+    cell_text,
+    dist_label,
+    effect_text,
+    escape,
+    load_run,
+    md_table,
+    mode_dists,
+    mode_label,
+)
+
+# Config keys every run has but that say nothing about what was varied.
+_IGNORED_KEYS = {"name"}
+
+
+def _final(run: RunData) -> tuple[dict[Any, dict], dict[Any, dict]]:
+    """The final condition's cells keyed by (group, mode, distribution) and effects keyed by (mode, distribution)."""
+    cond = run.conditions.get("final") or {}
+    cells = {(c.get("group"), c.get("mode"), c.get("distribution")): c for c in cond.get("cells") or [] if isinstance(c, dict)}
+    effects = {(e.get("mode"), e.get("distribution")): e for e in cond.get("pbb_effect") or [] if isinstance(e, dict)}
+    return cells, effects
+
+
+def _differences(runs: list[RunData], labels: list[str]) -> str | None:
+    """A table of the config fields whose values differ between runs; None if none do."""
+    flat = [dict(_flatten(r.config)) for r in runs]
+    keys = sorted({k for f in flat for k in f} - _IGNORED_KEYS)
+    rows = []
+    for k in keys:
+        values = [f.get(k, "–") for f in flat]
+        if len({repr(v) for v in values}) > 1:
+            rows.append([f"`{escape(k)}`"] + [escape(v) for v in values])
+    return md_table(["config field"] + labels, rows, "l" * (len(runs) + 1)) if rows else None
+
+
+def compare_runs(run_dirs: list[str | Path], out_file: str | Path | None = None) -> str:
+    """A side-by-side Markdown table of several runs; also written to `out_file` if given.
+
+    Raises PbbError naming the directory when one is not a run directory or has no metrics.
+    """
+    if not run_dirs:
+        raise PbbError("pbb compare: no run directories given; pass two or more, e.g. `pbb compare runs/a runs/b`")
+    runs = [load_run(d) for d in run_dirs]
+    labels = [r.name for r in runs]
+    if len(set(labels)) < len(labels):  # same config name twice: the directories tell them apart
+        labels = [str(r.run_dir) for r in runs]
+    finals = [_final(r) for r in runs]
+    cols = mode_dists([e for _, effects in finals for e in effects.values()] + [c for cells, _ in finals for c in cells.values()])
+    header = ["run", "model", "curriculum", "doc"]
+    for m, d in cols:
+        tag = f"{mode_label(m)}, {dist_label(d)}"
+        header += [f"{tag}: w/o IO", f"{tag}: control", f"{tag}: PBB effect"]
+    rows = []
+    for run, label, (cells, effects) in zip(runs, labels, finals):
+        cfg = run.config
+        row = [escape(label), escape(cfg.get("model", "–")), escape(cfg.get("curriculum", "–")),
+               escape((cfg.get("data") or {}).get("doc_kind", "–"))]
+        for m, d in cols:
+            row += [cell_text(cells.get(("without_io", m, d))), cell_text(cells.get(("control", m, d))), effect_text(effects.get((m, d)))]
+        rows.append(row)
+    level = next((r.metrics.get("confidence") for r in runs if isinstance(r.metrics.get("confidence"), float)), 0.95)
+    parts = [
+        f"# Comparison of {len(runs)} runs",
+        "",
+        f"After training; accuracy [{level:.0%} interval] (correct/n); PBB effect = w/o IO − control, in percentage points.",
+        "",
+        md_table(header, rows, "llll" + "r" * (len(header) - 4)),
+    ]
+    no_final = [label for run, label in zip(runs, labels) if "final" not in run.conditions]
+    if no_final:
+        parts += ["", f"No evaluation after training in: {', '.join(escape(x) for x in no_final)} (–)."]
+    diff = _differences(runs, [escape(x) for x in labels])
+    if diff:
+        parts += ["", "**What differs between the runs' configs**", "", diff]
+    text = "\n".join(parts) + "\n"
+    if out_file is not None:
+        write_text(out_file, text)
+    return text

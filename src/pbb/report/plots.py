@@ -1,0 +1,134 @@
+"""The report's figures: training curves and accuracy with intervals, as PNG files.
+
+Figures are drawn on `matplotlib.figure.Figure` with the Agg canvas directly, not through
+pyplot: no global backend switch in the caller's process (a notebook keeps its own), no
+figure registry to leak, and it works on a headless machine. Each PNG is rendered into
+memory and written atomically, so a killed report never leaves half an image.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from pbb.io import atomic_open
+from pbb.report.markdown import (
+    BASELINES,
+    GROUPS,
+    condition_label,
+    dist_label,
+    group_label,
+    mode_dists,
+    mode_label,
+    ordered_conditions,
+)
+
+DPI = 120
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    with atomic_open(path, "wb") as f:
+        f.write(buf.getvalue())
+    return path
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> Path | None:
+    """Loss per step, stages laid end to end on one axis (and reward for GRPO stages).
+
+    Returns None (and writes nothing) when no stage logged a loss or reward.
+    """
+    series = []  # (stage, [(global step, loss)], [(global step, reward)])
+    offset = 0.0
+    for stage, recs in logs.items():
+        pts = [r for r in recs if _finite(r.get("step"))]
+        loss = [(offset + r["step"], r["loss"]) for r in pts if _finite(r.get("loss"))]
+        reward = [(offset + r["step"], r["reward"]) for r in pts if _finite(r.get("reward"))]
+        if loss or reward:
+            series.append((stage, offset, loss, reward))
+            offset += max(r["step"] for r in pts)
+    if not series:
+        return None
+    has_reward = any(s[3] for s in series)
+    fig = Figure(figsize=(8, 5.5 if has_reward else 3.5), layout="constrained")
+    axes = fig.subplots(2 if has_reward else 1, 1, sharex=True, squeeze=False)[:, 0]
+    for i, (stage, start, loss, reward) in enumerate(series):
+        color = f"C{i % 10}"
+        if loss:
+            axes[0].plot(*zip(*loss), color=color, label=stage, linewidth=1.2)
+        if has_reward and reward:
+            axes[1].plot(*zip(*reward), color=color, label=stage, linewidth=1.2)
+        if i:  # mark where a stage starts so the reader sees the curriculum boundary
+            for ax in axes:
+                ax.axvline(start, color="grey", linestyle=":", linewidth=0.8)
+    axes[0].set_ylabel("training loss")
+    axes[0].legend(loc="upper right", fontsize="small")
+    axes[0].set_title("Training curves (stages end to end)")
+    if has_reward:
+        axes[1].set_ylabel("GRPO reward")
+        axes[1].legend(loc="lower right", fontsize="small")
+    axes[-1].set_xlabel("optimizer step (cumulative over stages)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_accuracy(metrics: dict[str, Any], path: Path) -> Path | None:
+    """Bars of accuracy with interval error bars: one panel per mode × distribution,
+    groups along x, one bar per condition (after training, then the baselines).
+
+    Returns None when the metrics hold no cells.
+    """
+    conds = metrics.get("conditions") or {}
+    names = [c for c in ordered_conditions(conds) if c == "final" or c in BASELINES] or ordered_conditions(conds)
+    cells = {c: [x for x in (conds[c].get("cells") or []) if isinstance(x, dict)] for c in names if isinstance(conds[c], dict)}
+    all_cells = [x for cs in cells.values() for x in cs]
+    panels = mode_dists(all_cells)
+    if not panels:
+        return None
+    groups = [g for g in GROUPS if any(x.get("group") == g for x in all_cells)]
+    groups += sorted({str(x.get("group")) for x in all_cells} - set(groups))
+    fig = Figure(figsize=(max(4.5, 3.6 * len(panels)), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    width = 0.8 / max(1, len(cells))
+    handles: dict[str, Any] = {}  # one legend entry per condition, whichever panel drew it
+    for ax, (mode, dist) in zip(axes, panels):
+        for j, (cond, cs) in enumerate(cells.items()):
+            by_group = {x.get("group"): x for x in cs if x.get("mode") == mode and x.get("distribution") == dist}
+            xs, ys, lo, hi = [], [], [], []
+            for i, g in enumerate(groups):
+                x = by_group.get(g)
+                if x is None or not _finite(x.get("accuracy")):
+                    continue
+                acc = 100 * x["accuracy"]
+                ci = x.get("ci")
+                ok = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_finite(v) for v in ci)
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(acc)
+                # clip at zero: a bootstrap interval that misses its point estimate must not break the plot
+                lo.append(max(0.0, acc - 100 * ci[0]) if ok else 0.0)
+                hi.append(max(0.0, 100 * ci[1] - acc) if ok else 0.0)
+            if xs:
+                label = condition_label(cond).split(" (")[0]
+                handles[label] = ax.bar(xs, ys, width=width * 0.95, yerr=[lo, hi], capsize=3, color=f"C{j}", label=label)
+        ax.set_xticks(range(len(groups)), [group_label(g) for g in groups])
+        ax.set_xlim(-0.5, len(groups) - 0.5)
+        ax.set_title(f"{mode_label(mode)}, {dist_label(dist)} inputs")
+        ax.set_ylim(0, 105)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)")
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=len(handles), fontsize="small")
+    level = metrics.get("confidence", 0.95)
+    fig.suptitle(f"Accuracy with {level:.0%} intervals" if _finite(level) else "Accuracy")
+    return _save(fig, path)

@@ -1,0 +1,316 @@
+"""The report: report.md and plots from a run directory, and `pbb compare`.
+
+Each test builds a fake run directory in the documented formats (config.yaml, manifest.json,
+data/manifest.json, logs/<stage>.jsonl, eval/metrics.json). The numbers are fixtures chosen
+to be recognisable in the output, not measured results.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pbb.config import DataConfig, Experiment, dump_experiment
+from pbb.errors import PbbError
+from pbb.report import write_report
+from pbb.report.compare import compare_runs
+from pbb.report.markdown import md_table, reading
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PREFIX = {"with_io": "w", "without_io": "wo", "control": "c"}
+
+
+def _cell(group, mode, dist, correct, n, ci, unparsed=0, n_programs=30):
+    return {"group": group, "mode": mode, "distribution": dist, "n": n, "n_programs": n_programs, "correct": correct,
+            "unparsed": unparsed, "accuracy": correct / n, "ci": ci, "pass_at_k": {"1": correct / n}}
+
+
+def _final_condition(n_programs_per_group: int = 4) -> dict:
+    cells = [
+        _cell("with_io", "direct", "test", 120, 300, [0.33, 0.47]),
+        _cell("with_io", "cot", "test", 89, 150, [0.50, 0.68]),
+        _cell("without_io", "direct", "test", 9, 300, [0.01, 0.05], unparsed=7),
+        _cell("without_io", "cot", "test", 81, 150, [0.441, 0.632], unparsed=3),
+        _cell("control", "direct", "test", 12, 300, [0.02, 0.06]),
+        _cell("control", "cot", "test", 9, 150, [0.02, 0.10]),
+        _cell("without_io", "cot", "shifted", 30, 150, [0.12, 0.28]),
+        _cell("control", "cot", "shifted", 6, 150, [0.01, 0.08]),
+    ]
+    effects = [
+        {"mode": "direct", "distribution": "test", "effect": -0.01, "ci": [-0.04, 0.02], "without_io": 0.03, "control": 0.04},
+        {"mode": "cot", "distribution": "test", "effect": 0.48, "ci": [0.371, 0.583], "without_io": 0.54, "control": 0.06},
+        {"mode": "cot", "distribution": "shifted", "effect": 0.16, "ci": [0.07, 0.25], "without_io": 0.20, "control": 0.04},
+    ]
+    per_program = []
+    for g in ("with_io", "without_io", "control"):
+        for i in range(n_programs_per_group):
+            for mode in ("direct", "cot"):
+                correct = (i * 3 + (2 if mode == "cot" else 0)) % 6
+                per_program.append({"program_id": f"{g}-{i}", "name": f"zorbix_{PREFIX[g]}{i}", "group": g, "family": "arith",
+                                    "mode": mode, "distribution": "test", "n": 5, "correct": min(correct, 5),
+                                    "accuracy": min(correct, 5) / 5, "size_lines": 1 + i % 3})
+    by_size = [{"group": "without_io", "mode": "cot", "size_lines": s, "n": 50, "accuracy": a} for s, a in ((1, 0.8), (2, 0.5), (3, 0.32))]
+    return {"cells": cells, "pbb_effect": effects, "per_program": per_program, "by_size": by_size}
+
+
+def _baseline(acc_correct: int) -> dict:
+    return {"cells": [_cell(g, m, "test", acc_correct, 150, [0.0, 0.1]) for g in ("with_io", "without_io", "control") for m in ("direct", "cot")],
+            "pbb_effect": [{"mode": m, "distribution": "test", "effect": 0.0, "ci": [-0.03, 0.03], "without_io": 0.04, "control": 0.04}
+                           for m in ("direct", "cot")]}
+
+
+def make_run(root: Path, name: str = "quick", *, baselines: bool = True, logs: bool = True, manifests: bool = True,
+             curriculum: str = "proactive", grpo: bool = False, doc_kind: str = "code", n_programs_per_group: int = 4,
+             conditions: dict | None = None) -> Path:
+    """A run directory as `pbb run` leaves it, in the formats of docs/ARCHITECTURE.md."""
+    run = root / name
+    (run / "eval").mkdir(parents=True)
+    # model_construct: the real Experiment and its dump, without needing the suite registered in tests
+    exp = Experiment.model_construct(name=name, curriculum=curriculum, data=DataConfig(doc_kind=doc_kind))
+    (run / "config.yaml").write_text(dump_experiment(exp))
+    conds = conditions if conditions is not None else {"final": _final_condition(n_programs_per_group)}
+    if baselines and conditions is None:
+        conds |= {"zero_shot": _baseline(6), "in_context": _baseline(9)}
+    (run / "eval" / "metrics.json").write_text(json.dumps({"confidence": 0.95, "n_bootstrap": 2000, "conditions": conds}))
+    if logs:
+        (run / "logs").mkdir()
+        for stage, steps in (("stage1", 30), ("stage2", 20)):
+            lines = [json.dumps({"step": s, "epoch": s / 10, "loss": 3.0 / s, "learning_rate": 1e-4 * (1 - s / steps)}
+                                | ({"reward": s / steps} if grpo and stage == "stage2" else {})) for s in range(1, steps + 1)]
+            (run / "logs" / f"{stage}.jsonl").write_text("\n".join(lines) + "\n" + '{"step": 99, "lo')  # a kill mid-line
+    if manifests:
+        (run / "manifest.json").write_text(json.dumps({
+            "name": name, "started": "2026-11-27T12:00:00Z", "pbb_version": "0.1.0",
+            "versions": {"torch": "2.5.1", "transformers": "5.24.0", "trl": "1.2.0"},
+            "hardware": {"cpu": "Intel Xeon", "cores": 2, "gpu": None, "memory_gb": 24.0}, "seed": 0,
+            "steps": {"data": {"hash": "ab", "wall_s": 12.5, "done": True},
+                      "train:stage1": {"hash": "cd", "wall_s": 492.0, "done": True},
+                      "train:stage2": {"hash": "ef", "wall_s": 361.0, "done": True},
+                      "eval:final": {"hash": "gh", "wall_s": 150.0, "done": True}},
+            "peak_rss_gb": 3.27}))
+        (run / "data").mkdir()
+        (run / "data" / "manifest.json").write_text(json.dumps({
+            "seed": 0, "content_hash": "123", "suite": "arithmetic", "options": {},
+            "counts": {"programs": {"with_io": 60, "without_io": 30, "control": 30}, "examples": {"train": 1200, "test": 600}},
+            "dropped": [{"id": "arithmetic-0007", "reason": "timeout"}, {"id": "arithmetic-0042", "reason": "timeout"},
+                        {"id": "arithmetic-0099", "reason": "exception: ZeroDivisionError | bad"}]}))
+    return run
+
+
+def _table_row(text: str, first_cell: str) -> list[str]:
+    """The cells of the first table row in `text` whose first cell is `first_cell`."""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if line.startswith("|") and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no table row {first_cell!r}")
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+# ---------------------------------------------------------------- report.md
+
+
+def test_headline_gives_effect_interval_and_reading(tmp_path):
+    md = write_report(make_run(tmp_path)).read_text()
+    head = _section(md, "Headline: the PBB effect")
+    assert ("CoT, test inputs: w/o IO 54.0% vs control 6.0%, PBB effect +48.0 points [37.1, 58.3] — the interval excludes zero: "
+            "the model computes programs it saw only as code far better than chance.") in head
+    assert "Direct, test inputs: w/o IO 3.0% vs control 4.0%, PBB effect -1.0 points [-4.0, 2.0] — the interval includes zero: no evidence" in head
+    # a smaller but significant effect is "better", not "far better"
+    assert "CoT, shifted inputs: w/o IO 20.0% vs control 4.0%, PBB effect +16.0 points [7.0, 25.0] — the interval excludes zero" in head
+    assert "as code better than chance" in head
+    # rows in reading order: direct before CoT, test before shifted
+    assert head.index("Direct, test") < head.index("CoT, test") < head.index("CoT, shifted")
+
+
+def test_reading_below_zero_and_nl_docs():
+    e = {"mode": "cot", "distribution": "test", "effect": -0.2, "ci": [-0.3, -0.1], "without_io": 0.1, "control": 0.3}
+    assert "lies below zero" in reading(e)
+    e = {"mode": "cot", "distribution": "test", "effect": 0.3, "ci": [0.1, 0.5], "without_io": 0.4, "control": 0.1}
+    assert "only as descriptions far better" in reading(e, doc_kind="nl")
+    assert "no interval" in reading(e | {"ci": None})
+
+
+def test_accuracy_table_cells_and_unparsed(tmp_path):
+    md = write_report(make_run(tmp_path)).read_text()
+    acc = _section(md, "Accuracy")
+    header = _table_row(acc, "group")
+    assert header == ["group", "direct, test", "CoT, test", "CoT, shifted"]
+    row = _table_row(acc, "w/o IO")
+    assert row == ["w/o IO", "3.0% [1.0, 5.0] (9/300)", "54.0% [44.1, 63.2] (81/150)", "20.0% [12.0, 28.0] (30/150)"]
+    assert _table_row(acc, "control")[3] == "4.0% [1.0, 8.0] (6/150)"
+    # the baselines get their own tables, in order after the trained model
+    assert acc.index("**After training**") < acc.index("**Zero-shot") < acc.index("**In-context")
+    assert "6.0% [0.0, 10.0] (9/150)" in acc  # in-context cells
+    # unparsed answers are counted per cell
+    unparsed = acc.split("**Unparsed answers**", 1)[1]
+    assert [c.strip() for c in unparsed.splitlines()[4].strip("|").split("|")] == ["after training", "w/o IO", "direct", "test", "7/300"]
+    assert "3/150" in unparsed
+
+
+def test_tables_are_aligned_as_plain_text(tmp_path):
+    md = write_report(make_run(tmp_path)).read_text()
+    block: list[str] = []
+    for line in md.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            assert len({len(x) for x in block}) == 1, block
+            block = []
+    assert md_table(["a", "b"], [["x", "1"]]) == "| a   |   b |\n| --- | --: |\n| x   |   1 |"
+
+
+def test_summary_paragraph_describes_the_experiment(tmp_path):
+    md = write_report(make_run(tmp_path)).read_text()
+    summary = md.split("## Headline", 1)[0]
+    for fact in ("**quick**", "`smollm2-135m`", "full finetuning", "`arithmetic`", "**proactive**",
+                 "stage1 (SFT, 3 epochs, lr 0.0001: code docs of w/ IO, direct examples of w/ IO, CoT examples of w/ IO)",
+                 "then stage2 (SFT", "code docs of w/o IO", "60 w/ IO, 30 w/o IO, 30 control", "10 training inputs (4 also as CoT)",
+                 "5 test and 5 shifted", "source code in 5 pointer templates", "Seed 0", "zero-shot and in-context baselines"):
+        assert fact in summary, fact
+
+
+def test_plots_are_valid_pngs_linked_relatively(tmp_path):
+    import matplotlib.image
+
+    run = make_run(tmp_path, grpo=True)
+    report = write_report(run)
+    md = report.read_text()
+    for name in ("training", "accuracy"):
+        png = run / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == PNG_MAGIC
+        h, w, _ = matplotlib.image.imread(png).shape
+        assert h > 200 and w > 400
+        assert f"](plots/{name}.png)" in md
+    assert not list((run / "plots").glob(".*tmp"))  # atomic writes leave no temp files
+
+
+def test_training_section_reads_logs_and_skips_a_cut_line(tmp_path):
+    md = write_report(make_run(tmp_path, grpo=True)).read_text()
+    train = _section(md, "Training")
+    assert _table_row(train, "stage1") == ["stage1", "30", "3.000 → 0.100", "–", "1"]
+    assert _table_row(train, "stage2")[3] == "0.050 → 1.000"  # the GRPO reward
+
+
+def test_per_program_table_and_sizes(tmp_path):
+    md = write_report(make_run(tmp_path)).read_text()
+    per = _section(md, "Per program")
+    # w/o IO programs first (the PBB test set), best first
+    assert _table_row(per, "`zorbix_wo1`") == ["`zorbix_wo1`", "w/o IO", "arith", "2", "3/5", "5/5"]
+    assert per.index("`zorbix_wo1`") < per.index("`zorbix_wo3`") < per.index("`zorbix_wo0`") < per.index("`zorbix_wo2`")
+    assert per.index("`zorbix_wo2`") < per.index("`zorbix_w1`") < per.index("`zorbix_c1`")
+    assert "**Accuracy by program size**" in per
+    assert _table_row(per, "3") == ["3", "32.0% (n=50)"]
+
+
+def test_large_runs_show_best_and_worst_programs(tmp_path):
+    md = write_report(make_run(tmp_path, n_programs_per_group=40)).read_text()
+    per = _section(md, "Per program")
+    assert "the 5 best and 5 worst of 40 programs" in per
+    assert per.count("| w/o IO ") == 10
+    assert "| …" in per
+
+
+def test_timings_and_data_drops(tmp_path):
+    md = write_report(make_run(tmp_path)).read_text()
+    t = _section(md, "Timings")
+    assert _table_row(t, "train:stage1") == ["train:stage1", "8m 12s", "done"]
+    assert _table_row(t, "**total**")[1] == "16m 56s"
+    assert "peak memory 3.3 GB" in t and "2 cores" in t and "no GPU" in t and "transformers 5.24.0" in t
+    d = _section(md, "Data")
+    assert "3 dropped during the build" in d
+    assert _table_row(d, "timeout") == ["timeout", "2", "arithmetic-0007, arithmetic-0042"]
+    assert "exception: ZeroDivisionError \\| bad" in d  # a pipe in a reason cannot break the table
+    assert _table_row(d, "programs.without_io") == ["programs.without_io", "30"]
+
+
+def test_missing_pieces_are_said_not_fatal(tmp_path):
+    run = make_run(tmp_path, baselines=False, logs=False, manifests=False, curriculum="none")
+    shutil.rmtree(run / "plots", ignore_errors=True)
+    md = write_report(run).read_text()
+    assert "Not evaluated: the zero-shot and in-context baselines" in md
+    assert "No training: this curriculum evaluates the base model." in md
+    assert "No `manifest.json`" in md and "No `data/manifest.json`" in md
+    assert not (run / "plots" / "training.png").exists()
+    assert (run / "plots" / "accuracy.png").exists()
+
+
+def test_baselines_only_and_no_config(tmp_path):
+    run = make_run(tmp_path, conditions={"zero_shot": _baseline(6)}, logs=False)
+    (run / "config.yaml").unlink()
+    md = write_report(run).read_text()
+    assert "`config.yaml` is absent" in md
+    assert "zero-shot (base model, name only) condition" in md  # the headline says which condition it reads
+    assert "the interval includes zero" in md
+
+
+def test_corrupt_optional_file_is_noted(tmp_path):
+    run = make_run(tmp_path)
+    (run / "manifest.json").write_text("{not json")
+    md = write_report(run).read_text()
+    assert "`manifest.json` could not be read" in md
+
+
+def test_hostile_names_cannot_break_tables(tmp_path):
+    cond = _final_condition()
+    cond["per_program"][0]["name"] = "evil|name\n## injected <script>`x"
+    run = make_run(tmp_path, conditions={"final": cond})
+    md = write_report(run).read_text()
+    assert "\n## injected" not in md and "<script>" not in md
+    assert "`evil\\|name ## injected &lt;script&gt;'x`" in md
+
+
+def test_user_errors(tmp_path):
+    with pytest.raises(PbbError, match="not a run directory"):
+        write_report(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PbbError, match="not a run directory"):
+        write_report(tmp_path / "empty")
+    run = make_run(tmp_path)
+    (run / "eval" / "metrics.json").unlink()
+    with pytest.raises(PbbError, match=r"no metrics yet; run `pbb run"):
+        write_report(run)
+    (run / "eval" / "metrics.json").write_text('{"confidence": 0.9')
+    with pytest.raises(PbbError, match="not valid JSON"):
+        write_report(run)
+
+
+# ---------------------------------------------------------------- compare
+
+
+def test_compare_puts_runs_side_by_side(tmp_path):
+    a = make_run(tmp_path, "code-run")
+    b_cond = _final_condition()
+    b_cond["pbb_effect"][1] = {"mode": "cot", "distribution": "test", "effect": 0.1, "ci": [-0.02, 0.22], "without_io": 0.16, "control": 0.06}
+    b_cond["cells"][3] = _cell("without_io", "cot", "test", 24, 150, [0.09, 0.23])
+    b = make_run(tmp_path, "nl-run", doc_kind="nl", conditions={"final": b_cond})
+    out = tmp_path / "cmp" / "compare.md"
+    text = compare_runs([a, b], out)
+    assert out.read_text() == text
+    header = _table_row(text, "run")
+    i = header.index("CoT, test: w/o IO")
+    assert header[i + 1] == "CoT, test: control" and header[i + 2] == "CoT, test: PBB effect"
+    ra, rb = _table_row(text, "code-run"), _table_row(text, "nl-run")
+    assert ra[:4] == ["code-run", "smollm2-135m", "proactive", "code"]
+    assert rb[3] == "nl"
+    assert ra[i:i + 3] == ["54.0% [44.1, 63.2] (81/150)", "6.0% [2.0, 10.0] (9/150)", "+48.0 points [37.1, 58.3]"]
+    assert rb[i:i + 3] == ["16.0% [9.0, 23.0] (24/150)", "6.0% [2.0, 10.0] (9/150)", "+10.0 points [-2.0, 22.0]"]
+    # what was varied is listed
+    assert _table_row(text, "`data.doc_kind`") == ["`data.doc_kind`", "code", "nl"]
+
+
+def test_compare_errors(tmp_path):
+    a = make_run(tmp_path, "a")
+    bare = tmp_path / "b"
+    (bare / "eval").mkdir(parents=True)
+    (bare / "config.yaml").write_text("name: b\n")
+    with pytest.raises(PbbError, match=rf"{bare / 'eval' / 'metrics.json'}: no metrics yet"):
+        compare_runs([a, bare])
+    with pytest.raises(PbbError, match="no run directories"):
+        compare_runs([])

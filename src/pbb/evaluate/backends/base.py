@@ -1,0 +1,106 @@
+"""The generation-backend interface, the backend registry and stop rules.
+
+A backend turns prompts into completions. Adding one is one file: subclass
+`GenerationBackend`, decorate it with `@register_backend("name")`, and import the
+module in `backends/__init__.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Union
+
+from pbb import prompts
+from pbb.errors import PbbError
+
+Stop = Union[str, "re.Pattern[str]"]
+"""A stop rule. A string ends generation where it appears and the completion is cut
+*before* it (OpenAI / vLLM semantics). A compiled pattern ends generation at its first
+match and the completion is cut at the match's *end* (so a rule can keep text, e.g.
+the whole `Answer:` line)."""
+
+COT_STOP = re.compile(re.escape(prompts.ANSWER_MARKER) + r"[^\n]*(?=\n)")
+"""CoT ends at the end of the first `Answer:` line (the newline itself is dropped)."""
+
+
+def stops_for_mode(mode: str) -> list[Stop]:
+    """Direct answers are one line; CoT completions end after the answer line. Both also end at EOS."""
+    if mode == "direct":
+        return ["\n"]
+    if mode == "cot":
+        return [COT_STOP]
+    raise ValueError(f"unknown eval mode {mode!r}")
+
+
+def apply_stops(text: str, stop: Sequence[Stop]) -> tuple[str, bool]:
+    """Cut `text` at the earliest stop rule; return (text, whether a rule matched)."""
+    best: tuple[int, int] | None = None  # (start, cut position) of the earliest match
+    for rule in stop:
+        if isinstance(rule, str):
+            i = text.find(rule) if rule else -1
+            span = (i, i)
+        else:
+            m = rule.search(text)
+            i = m.start() if m else -1
+            span = (i, m.end() if m else -1)
+        # the earliest *start* wins, so one rule never cuts inside another's match
+        if i >= 0 and (best is None or i < best[0]):
+            best = span
+    if best is None:
+        return text, False
+    return text[: best[1]], True
+
+
+class GenerationBackend(ABC):
+    """Generates completions for raw text prompts."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[Stop] = (),
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        n: int = 1,
+        seed: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[list[str]]:
+        """Return `n` completions per prompt, in prompt order (completion text only, stop-cut).
+
+        `temperature == 0` is greedy (then the `n` samples are identical and are generated
+        once). Sampling is seeded by `seed` so an evaluation is reproducible. `progress(k)`,
+        if given, is called as k more generation rows finish (rows: prompts when greedy,
+        prompts x n when sampling) so the caller can show an ETA.
+        """
+
+    def close(self) -> None:
+        """Free the model (a no-op unless the backend holds external resources)."""
+
+
+BACKENDS: dict[str, type[GenerationBackend]] = {}
+
+
+def register_backend(name: str):
+    def deco(cls: type[GenerationBackend]) -> type[GenerationBackend]:
+        cls.name = name
+        BACKENDS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_backend(name: str, model_ref: str, **options: Any) -> GenerationBackend:
+    """Build the backend `name` ('auto' picks vLLM when it can run, else transformers)."""
+    if name == "auto":
+        from pbb.evaluate.backends.vllm_backend import vllm_available
+
+        name = "vllm" if vllm_available() and "vllm" in BACKENDS else "transformers"
+    if name not in BACKENDS:
+        raise PbbError(f"Unknown generation backend {name!r}; registered: {', '.join(sorted(BACKENDS))}.")
+    return BACKENDS[name](model_ref, **options)

@@ -153,7 +153,7 @@ def compare(
     from pbb.report.compare import compare_runs
 
     text = compare_runs(run_dirs, out_file)
-    out.print(text, markup=False, highlight=False)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)  # a wide table must not be re-wrapped
 
 
 @app.command("eval-corpus")

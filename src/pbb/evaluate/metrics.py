@@ -1,0 +1,179 @@
+"""Metrics from predictions: accuracies with cluster-bootstrap intervals, the PBB effect, pass@k.
+
+Inputs of one program are correlated (a model that has learnt a program gets most of
+its inputs right), so intervals come from a **cluster bootstrap over programs**: each
+resample draws programs with replacement and pools all their predictions; accuracy is
+the pooled ratio (correct / predictions) of the resample. The PBB effect
+accuracy(w/o IO) - accuracy(control) resamples the programs of each group
+independently. Every bootstrap is seeded by (experiment seed, cell), so metrics.json
+is reproducible and does not depend on the order cells are computed in.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pbb.config import Experiment
+from pbb.io import read_jsonl, write_json
+from pbb.programs.base import Program
+
+PASS_AT_K = (1, 2, 5, 10, 20, 50, 100)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k) (Chen et al. 2021).
+
+    Computed as a product so large n does not overflow.
+    """
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def _rng(seed: int, *key: Any) -> np.random.Generator:
+    """A generator seeded by the seed and the cell's identity (stable across runs and orders)."""
+    return np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(repr(key).encode())])
+
+
+def _quantiles(stats: np.ndarray, confidence: float) -> list[float]:
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+    return [float(lo), float(hi)]
+
+
+def bootstrap_ratios(correct: Sequence[float], total: Sequence[float], n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """`n_boot` resampled pooled accuracies: programs drawn with replacement (clusters)."""
+    c = np.asarray(correct, dtype=float)
+    t = np.asarray(total, dtype=float)
+    idx = rng.integers(0, len(c), size=(n_boot, len(c)))
+    return c[idx].sum(axis=1) / t[idx].sum(axis=1)
+
+
+def cluster_bootstrap_ci(
+    correct: Sequence[float], total: Sequence[float], *, n_boot: int, confidence: float, rng: np.random.Generator
+) -> list[float]:
+    """Percentile interval of the pooled accuracy under a cluster bootstrap over programs."""
+    return _quantiles(bootstrap_ratios(correct, total, n_boot, rng), confidence)
+
+
+def size_lines(program: Program) -> int:
+    """Program size in source lines: the suite's own count if it gives one, else non-blank body lines."""
+    if isinstance(program.meta.get("n_lines"), int):
+        return int(program.meta["n_lines"])
+    lines = [ln for ln in program.source.splitlines() if ln.strip()]
+    return max(1, len(lines) - 1)  # minus the `def` line
+
+
+def _per_item_pass_at_k(records: list[dict]) -> dict[str, float]:
+    """Mean unbiased pass@k over (program, input) items, for every k up to the fewest samples."""
+    items: dict[tuple, list[bool]] = defaultdict(list)
+    for r in records:
+        items[(r["program_id"], r["input"])].append(bool(r["correct"]))
+    k_max = min(len(v) for v in items.values())
+    out: dict[str, float] = {}
+    for k in PASS_AT_K:
+        if k > k_max:
+            break
+        out[str(k)] = float(np.mean([pass_at_k(len(v), sum(v), k) for v in items.values()]))
+    return out
+
+
+def _by_program(records: Iterable[dict]) -> dict[str, list[int]]:
+    """program_id -> [correct, n], in first-seen order."""
+    acc: dict[str, list[int]] = {}
+    for r in records:
+        a = acc.setdefault(r["program_id"], [0, 0])
+        a[0] += bool(r["correct"])
+        a[1] += 1
+    return acc
+
+
+def condition_metrics(exp: Experiment, records: list[dict], programs: dict[str, Program], label: str) -> dict[str, Any]:
+    """cells, pbb_effect, per_program and by_size for one condition's predictions."""
+    cfg = exp.eval
+    cells_in: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for r in records:
+        cells_in[(r["group"], r["mode"], r["distribution"])].append(r)
+
+    def order(key: tuple[str, str, str]) -> tuple:
+        g, m, d = key
+        pos = lambda xs, x: xs.index(x) if x in xs else len(xs)  # noqa: E731
+        return (pos(cfg.groups, g), g, pos(cfg.modes, m), m, pos(cfg.distributions, d), d)
+
+    cells = []
+    for key in sorted(cells_in, key=order):
+        g, m, d = key
+        recs = cells_in[key]
+        per = _by_program(recs)
+        c, t = zip(*per.values())
+        correct = sum(c)
+        cells.append({
+            "group": g, "mode": m, "distribution": d, "n": len(recs), "n_programs": len(per),
+            "correct": correct, "unparsed": sum(not r["parsed"] for r in recs),
+            "accuracy": correct / len(recs),
+            "ci": cluster_bootstrap_ci(c, t, n_boot=cfg.n_bootstrap, confidence=cfg.confidence,
+                                       rng=_rng(exp.seed, label, *key)),
+            "pass_at_k": _per_item_pass_at_k(recs),
+        })
+
+    effects = []
+    modes_dists = sorted({(m, d) for _, m, d in cells_in}, key=lambda md: order(("without_io", *md)))
+    for m, d in modes_dists:
+        w, ctl = cells_in.get(("without_io", m, d)), cells_in.get(("control", m, d))
+        if not w or not ctl:
+            continue
+        pw, pc = _by_program(w), _by_program(ctl)
+        rng = _rng(exp.seed, label, "pbb_effect", m, d)
+        cw, tw = zip(*pw.values())
+        cc, tc = zip(*pc.values())
+        diffs = bootstrap_ratios(cw, tw, cfg.n_bootstrap, rng) - bootstrap_ratios(cc, tc, cfg.n_bootstrap, rng)
+        acc_w, acc_c = sum(cw) / sum(tw), sum(cc) / sum(tc)
+        effects.append({"mode": m, "distribution": d, "effect": acc_w - acc_c, "ci": _quantiles(diffs, cfg.confidence),
+                        "without_io": acc_w, "control": acc_c})
+
+    per_program = []
+    by_size_acc: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for key in sorted(cells_in, key=order):
+        g, m, d = key
+        for pid, (c, t) in _by_program(cells_in[key]).items():
+            prog = programs.get(pid)
+            size = size_lines(prog) if prog else 0
+            per_program.append({
+                "program_id": pid, "name": prog.name if prog else "", "group": g,
+                "family": prog.family if prog else "", "mode": m, "distribution": d, "n": t, "correct": c,
+                "accuracy": c / t, "size_lines": size,
+            })
+            # pooled over distributions (the contract's by_size has no distribution column)
+            acc = by_size_acc[(g, m, size)]
+            acc[0] += c
+            acc[1] += t
+    by_size = [
+        {"group": g, "mode": m, "size_lines": s, "n": t, "accuracy": c / t}
+        for (g, m, s), (c, t) in sorted(by_size_acc.items(), key=lambda kv: (order((kv[0][0], kv[0][1], "")), kv[0][2]))
+    ]
+    return {"cells": cells, "pbb_effect": effects, "per_program": per_program, "by_size": by_size}
+
+
+def compute_metrics(exp: Experiment, data_dir: str | os.PathLike, eval_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read every `predictions-<label>.jsonl` in `eval_dir`, write and return `metrics.json`."""
+    eval_dir = Path(eval_dir)
+    prog_file = Path(data_dir) / "programs.jsonl"
+    programs = {p.id: p for p in (Program.from_json(d) for d in read_jsonl(prog_file))} if prog_file.exists() else {}
+    conditions: dict[str, Any] = {}
+    for path in sorted(eval_dir.glob("predictions-*.jsonl")):
+        label = path.stem.removeprefix("predictions-")
+        records = read_jsonl(path, skip_truncated_tail=True)
+        conditions[label] = condition_metrics(exp, records, programs, label)
+    out = {"confidence": exp.eval.confidence, "n_bootstrap": exp.eval.n_bootstrap, "conditions": conditions}
+    write_json(eval_dir / "metrics.json", out)
+    return out
+

@@ -96,7 +96,9 @@ def make_run(root: Path, name: str = "quick", *, baselines: bool = True, logs: b
             "seed": 0, "content_hash": "123", "suite": "arithmetic", "options": {},
             "counts": {"programs": {"with_io": 60, "without_io": 30, "control": 30}, "examples": {"train": 1200, "test": 600}},
             "dropped": [{"id": "arithmetic-0007", "reason": "timeout"}, {"id": "arithmetic-0042", "reason": "timeout"},
-                        {"id": "arithmetic-0099", "reason": "exception: ZeroDivisionError | bad"}]}))
+                        {"id": "arithmetic-0099", "reason": "exception: ZeroDivisionError | bad"}],
+            "input_shortfall": [{"id": "arithmetic-0003", "split": "test", "missing": 2},
+                                {"id": "arithmetic-0003", "split": "shifted", "missing": 1}]}))
     return run
 
 
@@ -228,17 +230,40 @@ def test_timings_and_data_drops(tmp_path):
     assert _table_row(d, "timeout") == ["timeout", "2", "arithmetic-0007, arithmetic-0042"]
     assert "exception: ZeroDivisionError \\| bad" in d  # a pipe in a reason cannot break the table
     assert _table_row(d, "programs.without_io") == ["programs.without_io", "30"]
+    assert "1 program got fewer distinct inputs than asked (1 shifted, 2 test inputs short)" in d
 
 
 def test_missing_pieces_are_said_not_fatal(tmp_path):
-    run = make_run(tmp_path, baselines=False, logs=False, manifests=False, curriculum="none")
-    shutil.rmtree(run / "plots", ignore_errors=True)
+    run = make_run(tmp_path, baselines=False, logs=False, manifests=False)
+    (run / "plots").mkdir()
+    (run / "plots" / "training.png").write_bytes(b"stale")  # from an earlier report
     md = write_report(run).read_text()
     assert "Not evaluated: the zero-shot and in-context baselines" in md
-    assert "No training: this curriculum evaluates the base model." in md
+    assert "No training logs (`logs/*.jsonl` absent)" in md
     assert "No `manifest.json`" in md and "No `data/manifest.json`" in md
-    assert not (run / "plots" / "training.png").exists()
+    assert not (run / "plots" / "training.png").exists() and "plots/training.png" not in md
     assert (run / "plots" / "accuracy.png").exists()
+
+
+def test_untrained_run_says_so(tmp_path):
+    md = write_report(make_run(tmp_path, baselines=False, logs=False, curriculum="none")).read_text()
+    assert "evaluated `smollm2-135m` untrained (curriculum **none**)" in md
+    assert "Nothing was trained" in md
+    assert "**Base model (no training)**" in md
+    assert "No training: this curriculum evaluates the base model." in md
+    # the base model is the zero-shot baseline here: only in-context is missing
+    assert "Not evaluated: the in-context baseline (" in md
+
+
+def test_effect_after_every_stage_and_baselines(tmp_path):
+    conds = {"final": _final_condition(), "stage1": _baseline(6), "zero_shot": _baseline(6)}
+    conds["stage1"]["pbb_effect"][1]["effect"] = 0.02
+    md = write_report(make_run(tmp_path, conditions=conds)).read_text()
+    head = _section(md, "Headline: the PBB effect")
+    assert _table_row(head, "condition") == ["condition", "direct, test", "CoT, test", "CoT, shifted"]
+    assert _table_row(head, "after training") == ["after training", "-1.0 points [-4.0, 2.0]", "+48.0 points [37.1, 58.3]", "+16.0 points [7.0, 25.0]"]
+    assert _table_row(head, "after stage1") == ["after stage1", "0.0 points [-3.0, 3.0]", "+2.0 points [-3.0, 3.0]", "–"]
+    assert _table_row(head, "zero-shot")[1] == "0.0 points [-3.0, 3.0]"
 
 
 def test_baselines_only_and_no_config(tmp_path):

@@ -25,7 +25,7 @@ def write_report(run_dir: str | Path) -> Path:
     plot_dir = run.run_dir / "plots"
     written = {
         "training": plot_training(run.logs, plot_dir / PLOTS["training"]),
-        "accuracy": plot_accuracy(run.metrics, plot_dir / PLOTS["accuracy"]),
+        "accuracy": plot_accuracy(run.metrics, plot_dir / PLOTS["accuracy"], trained=run.trained),
     }
     links: dict[str, str] = {}
     for key, path in written.items():

@@ -65,6 +65,15 @@ class RunData:
         conds = self.metrics.get("conditions")
         return conds if isinstance(conds, dict) else {}
 
+    @property
+    def trained(self) -> bool:
+        """False for curriculum 'none', where the 'final' evaluation is of the base model itself."""
+        stages = resolved_stages(self.config) if self.config else None
+        if stages is not None:
+            return bool(stages)
+        steps = (self.manifest or {}).get("steps")
+        return bool(self.logs) or (isinstance(steps, dict) and any(str(k).startswith("train:") for k in steps))
+
 
 def load_metrics(run_dir: Path) -> dict[str, Any]:
     """Read `eval/metrics.json`, or raise a PbbError saying what to run."""
@@ -252,10 +261,18 @@ def group_label(group: str) -> str:
     return GROUP_LABEL.get(group, str(group))
 
 
-def condition_label(cond: str) -> str:
+def condition_label(cond: str, trained: bool = True) -> str:
+    """'after training', 'zero-shot (base model, name only)', 'after stage1', ..."""
+    if cond == "final" and not trained:
+        return "base model (no training)"
     if cond in CONDITION_LABEL:
         return CONDITION_LABEL[cond]
     return f"after {cond}"  # an intermediate checkpoint (eval.after_every_stage)
+
+
+def short_label(cond: str, trained: bool = True) -> str:
+    """The label without its parenthesis, for legends and table cells."""
+    return condition_label(cond, trained).split(" (")[0]
 
 
 def ordered_conditions(conditions: dict[str, Any]) -> list[str]:
@@ -387,12 +404,16 @@ def summary_section(run: RunData) -> str:
     modes = " and ".join(mode_label(m) for m in ev.get("modes", [])) or "?"
     temp = ev.get("temperature", 0)
     sampling = "greedy" if not temp else f"temperature {temp}, {ev.get('n_samples', 1)} samples per prompt"
-    baselines = [condition_label(b).split(" (")[0] for b in BASELINES if b in run.conditions]
+    baselines = [short_label(b) for b in BASELINES if b in run.conditions]
     evaluated = f"Evaluated {modes}, {sampling}" + (f", with {' and '.join(baselines)} baselines" if baselines else "")
-    curriculum = cfg.get("curriculum", "?")
+    curriculum = escape(cfg.get("curriculum", "?"))
+    model = f"`{escape(cfg.get('model', '?'))}`"
+    if run.trained:
+        what = f"trained {model} ({finetune}) on the {suite} suite with the **{curriculum}** curriculum: {_stages_text(run)}. "
+    else:
+        what = f"evaluated {model} untrained (curriculum **{curriculum}**) on the {suite} suite. "
     return (
-        f"**{escape(run.name)}** trained `{escape(cfg.get('model', '?'))}` ({finetune}) on the {suite} suite with the "
-        f"**{escape(curriculum)}** curriculum: {_stages_text(run)}. "
+        f"**{escape(run.name)}** {what}"
         f"Programs: {groups or 'counts unknown'}; per program {inputs}. "
         f"Declarative documents hold the {doc} in {data.get('templates_per_program', '?')} pointer templates. "
         f"{evaluated}. Seed {cfg.get('seed', '?')}."
@@ -438,11 +459,32 @@ def headline_section(run: RunData) -> str:
     doc_kind = str((run.config.get("data") or {}).get("doc_kind", "code"))
     lines = []
     if cond != "final":
-        lines.append(f"(There is no evaluation after training; these numbers are for the {condition_label(cond)} condition.)\n")
+        lines.append(f"(There is no evaluation after training; these numbers are for the {condition_label(cond, run.trained)} condition.)\n")
+    elif not run.trained:
+        lines.append("(Nothing was trained: w/o IO and control programs are equally unseen, so any effect here is a difference "
+                     "between the groups themselves, and should be zero.)\n")
     lines.append(md_table(["mode", "inputs", "w/o IO", "control", f"PBB effect [{level:.0%} interval]"], rows, "llrrr"))
     lines.append("")
     lines += [f"- {reading(e, doc_kind)}" for e in effects]
+    by_condition = _effects_by_condition(run)
+    if by_condition:
+        lines += ["", "The PBB effect in every evaluated condition (a baseline's should be near zero: "
+                  "it never saw any program):", "", by_condition]
     return "\n".join(lines)
+
+
+def _effects_by_condition(run: RunData) -> str | None:
+    """Rows: condition (checkpoints, baselines); columns: mode × distribution; None if only one condition has effects."""
+    conds = {c: _records(run.conditions[c], "pbb_effect") for c in ordered_conditions(run.conditions)}
+    conds = {c: e for c, e in conds.items() if e}
+    if len(conds) < 2:
+        return None
+    cols = mode_dists([e for es in conds.values() for e in es])
+    rows = []
+    for c, es in conds.items():
+        by_md = {(str(e.get("mode")), str(e.get("distribution"))): e for e in es}
+        rows.append([short_label(c, run.trained)] + [effect_text(by_md.get(md)) for md in cols])
+    return md_table(["condition"] + [f"{mode_label(m)}, {dist_label(d)}" for m, d in cols], rows)
 
 
 # ---------------------------------------------------------------- accuracy tables
@@ -459,14 +501,14 @@ def accuracy_table(cond: dict[str, Any]) -> str:
     return md_table(header, rows)
 
 
-def _unparsed_table(conds: dict[str, Any]) -> str | None:
+def _unparsed_table(conds: dict[str, Any], trained: bool) -> str | None:
     """Answers the grader could not parse, per condition × group × column; None if all parsed."""
     rows = []
     for name in ordered_conditions(conds):
         for c in _records(conds[name], "cells"):
             u = c.get("unparsed")
             if isinstance(u, int) and u > 0:
-                rows.append([condition_label(name).split(" (")[0], group_label(str(c.get("group"))), mode_label(str(c.get("mode"))),
+                rows.append([short_label(name, trained), group_label(str(c.get("group"))), mode_label(str(c.get("mode"))),
                              dist_label(str(c.get("distribution"))), f"{u}/{c.get('n', '?')}"])
     return md_table(["condition", "group", "mode", "inputs", "unparsed"], rows, "llllr") if rows else None
 
@@ -491,13 +533,15 @@ def accuracy_section(run: RunData) -> str:
         + (f", {nb} resamples" if nb else "") + "), and correct/n."
     ]
     for name in ordered_conditions(conds):
-        out += ["", f"**{condition_label(name)[0].upper() + condition_label(name)[1:]}**", "", accuracy_table(conds[name])]
+        label = condition_label(name, run.trained)
+        out += ["", f"**{label[0].upper() + label[1:]}**", "", accuracy_table(conds[name])]
         if pk := _pass_at_k_table(conds[name]):
             out += ["", pk]
-    missing = [condition_label(b).split(" (")[0] for b in BASELINES if b not in conds]
+    # without training, the 'final' evaluation is the zero-shot baseline: not missing
+    missing = [short_label(b) for b in BASELINES if b not in conds and (run.trained or b != "zero_shot")]
     if missing:
         out += ["", f"Not evaluated: the {' and '.join(missing)} baseline{'s' if len(missing) > 1 else ''} (see `eval.baselines`)."]
-    unparsed = _unparsed_table(conds)
+    unparsed = _unparsed_table(conds, run.trained)
     out += ["", "**Unparsed answers** (counted as wrong)", "", unparsed] if unparsed else ["", "Every answer parsed."]
     return "\n".join(out)
 
@@ -668,6 +712,15 @@ def data_section(run: RunData) -> str:
         out += [f"{len(dropped)} dropped during the build:", "", md_table(["reason", "count", "e.g."], rows, "lrl")]
         if more > 0:
             out.append(f"\n(and {more} other reasons; see `data/manifest.json`)")
+    short = [d for d in dm.get("input_shortfall") or [] if isinstance(d, dict) and isinstance(d.get("missing"), int)]
+    if short:
+        per_split: Counter[str] = Counter()
+        for d in short:
+            per_split[str(d.get("split"))] += d["missing"]
+        splits = ", ".join(f"{n} {escape(split)}" for split, n in sorted(per_split.items()))
+        programs = len({str(d.get("id")) for d in short})
+        out.append(f"\n{programs} program{'s' if programs > 1 else ''} got fewer distinct inputs than asked ({splits} inputs short): "
+                   "their cells have smaller n.")
     return "\n".join(out)
 
 

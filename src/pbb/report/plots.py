@@ -20,12 +20,12 @@ from pbb.io import atomic_open
 from pbb.report.markdown import (
     BASELINES,
     GROUPS,
-    condition_label,
     dist_label,
     group_label,
     mode_dists,
     mode_label,
     ordered_conditions,
+    short_label,
 )
 
 DPI = 120
@@ -84,11 +84,12 @@ def plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> Path | N
     return _save(fig, path)
 
 
-def plot_accuracy(metrics: dict[str, Any], path: Path) -> Path | None:
+def plot_accuracy(metrics: dict[str, Any], path: Path, trained: bool = True) -> Path | None:
     """Bars of accuracy with interval error bars: one panel per mode × distribution,
     groups along x, one bar per condition (after training, then the baselines).
 
-    Returns None when the metrics hold no cells.
+    Returns None when the metrics hold no cells. `trained` False (curriculum 'none') labels
+    the 'final' condition as the base model.
     """
     conds = metrics.get("conditions") or {}
     names = [c for c in ordered_conditions(conds) if c == "final" or c in BASELINES] or ordered_conditions(conds)
@@ -120,7 +121,7 @@ def plot_accuracy(metrics: dict[str, Any], path: Path) -> Path | None:
                 lo.append(max(0.0, acc - 100 * ci[0]) if ok else 0.0)
                 hi.append(max(0.0, 100 * ci[1] - acc) if ok else 0.0)
             if xs:
-                label = condition_label(cond).split(" (")[0]
+                label = short_label(cond, trained)
                 handles[label] = ax.bar(xs, ys, width=width * 0.95, yerr=[lo, hi], capsize=3, color=f"C{j}", label=label)
         ax.set_xticks(range(len(groups)), [group_label(g) for g in groups])
         ax.set_xlim(-0.5, len(groups) - 0.5)

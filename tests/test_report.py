@@ -339,3 +339,37 @@ def test_compare_errors(tmp_path):
         compare_runs([a, bare])
     with pytest.raises(PbbError, match="no run directories"):
         compare_runs([])
+
+
+# ---------------------------------------------------------------- with the real metrics
+
+
+def test_report_of_metrics_computed_by_pbb_evaluate(tmp_path):
+    """The report reads what `pbb.evaluate.compute_metrics` writes, not only this file's fixture."""
+    from pbb.evaluate.metrics import compute_metrics
+    from pbb.programs.base import Program
+
+    run = make_run(tmp_path, conditions={}, logs=False)
+    exp = Experiment.model_construct(name="quick")
+    programs, preds = [], []
+    right = {"with_io": 4, "without_io": 3, "control": 0}  # correct inputs of 5 per program, in CoT
+    for g in ("with_io", "without_io", "control"):
+        for i in range(6):
+            pid = f"{g}-{i}"
+            programs.append(Program(id=pid, suite="arithmetic", family="chain", name=f"blorp_{PREFIX[g]}{i}",
+                                    source="def f(x):\n    y = x * 5\n    return y % 11", description="", group=g).to_json())
+            for mode in ("direct", "cot"):
+                for j in range(5):
+                    ok = mode == "cot" and j < right[g]
+                    preds.append({"program_id": pid, "group": g, "mode": mode, "distribution": "test", "input": str(j),
+                                  "prompt": "", "completion": "", "answer": "1" if ok else "2", "expected": "1",
+                                  "parsed": True, "correct": ok, "sample": 0})
+    (run / "data" / "programs.jsonl").write_text("\n".join(json.dumps(p) for p in programs) + "\n")
+    (run / "eval" / "predictions-final.jsonl").write_text("\n".join(json.dumps(p) for p in preds) + "\n")
+    compute_metrics(exp, run / "data", run / "eval")
+    md = write_report(run).read_text()
+    # every w/o IO program gets 3/5 and every control one 0/5: the bootstrap interval is a point
+    assert "CoT, test inputs: w/o IO 60.0% vs control 0.0%, PBB effect +60.0 points [60.0, 60.0] — the interval excludes zero" in md
+    assert _table_row(_section(md, "Accuracy"), "w/o IO") == ["w/o IO", "0.0% [0.0, 0.0] (0/30)", "60.0% [60.0, 60.0] (18/30)"]
+    assert _table_row(_section(md, "Per program"), "`blorp_wo0`") == ["`blorp_wo0`", "w/o IO", "chain", "2", "0/5", "3/5"]
+

@@ -607,7 +607,7 @@ def per_program_section(run: RunData) -> str:
                 continue
             info = p["info"]
             size = info.get("size_lines")
-            row = [code(info.get("name", info.get("program_id"))), group_label(g), escape(info.get("family", "")),
+            row = [code(info.get("name") or info.get("program_id")), group_label(g), escape(info.get("family", "")),
                    str(size) if size is not None else "–"]
             for md in cols:
                 c = p["cells"].get(md)
@@ -617,7 +617,7 @@ def per_program_section(run: RunData) -> str:
            md_table(header, rows, "llll" + "r" * len(cols))]
     size_table = _by_size_table(cond)
     if size_table:
-        out += ["", "**Accuracy by program size** (source lines)", "", size_table]
+        out += ["", "**Accuracy by program size** (source lines; test and shifted inputs pooled)", "", size_table]
     return "\n".join(out)
 
 

@@ -438,7 +438,7 @@ def _make_tracer(built: _Built) -> Callable[[str, list[dict], str], str | None]:
             # the sandbox records a variable when its value changes: a `text` that never
             # changed (a reversed palindrome) still holds the argument
             values = {v: _last_value(events or [], v, args[0] if v == "text" else _MISSING) for v in built.trace_vars}
-        except (ValueError, SyntaxError, KeyError, IndexError, TypeError, MemoryError, RecursionError):
+        except (ValueError, SyntaxError, KeyError, IndexError, TypeError, AttributeError, MemoryError, RecursionError):
             return None
         if not isinstance(text, str) or not isinstance(out, str) or len(text) > _TRACE_MAX_CHARS:
             return None
@@ -450,6 +450,9 @@ def _make_tracer(built: _Built) -> Callable[[str, list[dict], str], str | None]:
                 if not isinstance(val, str) or len(val) != len(text):
                     return None
                 lines += [f"{_char(a)} -> {_char(b)}" for a, b in zip(text, val)]
+            if var == "rows" and (not isinstance(val, list) or not all(isinstance(r, str) for r in val)
+                                  or out not in ("".join(val), "".join(val[::-1]))):
+                return None  # a truncated trace: do not show rows the output did not come from
             lines.append(f"{var} = {val!r}")
         if mapped_from is not None:
             if not isinstance(mapped_from, str) or len(mapped_from) != len(out):

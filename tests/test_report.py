@@ -200,6 +200,26 @@ def test_training_section_reads_logs_and_skips_a_cut_line(tmp_path):
     assert _table_row(train, "stage2")[3] == "0.050 → 1.000"  # the GRPO reward
 
 
+def test_custom_curriculum_stages_in_order(tmp_path):
+    from pbb.config import SourceSpec, StageSpec
+
+    run = make_run(tmp_path, logs=False)
+    stages = [StageSpec(name="warmup", sources=[SourceSpec(kind="doc", group="all")], train={"epochs": 2}),
+              StageSpec(name="align", method="grpo", sources=[SourceSpec(kind="cot", group="with_io")])]
+    exp = Experiment.model_construct(name="quick", curriculum="custom", stages=stages)
+    (run / "config.yaml").write_text(dump_experiment(exp))
+    (run / "logs").mkdir()
+    (run / "logs" / "warmup.jsonl").write_text(json.dumps({"step": 1, "epoch": 0.5, "loss": 2.0, "learning_rate": 1e-4}) + "\n")
+    md = write_report(run).read_text()
+    assert ("**custom** curriculum: warmup (SFT, 2 epochs, lr 0.0001: code docs of all programs), "
+            "then align (GRPO, 3 epochs, lr 0.0001: CoT examples of w/ IO).") in md
+    (run / "logs" / "align.jsonl").write_text(json.dumps({"step": 1, "epoch": 0.5, "loss": 0.1, "learning_rate": 1e-4, "reward": 0.3}) + "\n")
+    train = _section(write_report(run).read_text(), "Training")
+    assert train.index("| warmup") < train.index("| align")
+    (run / "logs" / "align.jsonl").unlink()
+    assert "No log for stage align." in write_report(run).read_text()
+
+
 def test_per_program_table_and_sizes(tmp_path):
     md = write_report(make_run(tmp_path)).read_text()
     per = _section(md, "Per program")

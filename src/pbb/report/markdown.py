@@ -19,11 +19,14 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from pbb.errors import PbbError
+
+if TYPE_CHECKING:
+    from pbb.config import StageSpec, TrainConfig
 
 GROUPS = ("with_io", "without_io", "control")
 GROUP_LABEL = {"with_io": "w/ IO", "without_io": "w/o IO", "control": "control"}
@@ -55,6 +58,7 @@ class RunData:
     logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     bad_log_lines: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # unreadable optional files, said in the report
+    stages: list[tuple[StageSpec, TrainConfig]] | None = None  # the curriculum's stages; None if unknown
 
     @property
     def name(self) -> str:
@@ -68,9 +72,8 @@ class RunData:
     @property
     def trained(self) -> bool:
         """False for curriculum 'none', where the 'final' evaluation is of the base model itself."""
-        stages = resolved_stages(self.config) if self.config else None
-        if stages is not None:
-            return bool(stages)
+        if self.stages is not None:
+            return bool(self.stages)
         steps = (self.manifest or {}).get("steps")
         return bool(self.logs) or (isinstance(steps, dict) and any(str(k).startswith("train:") for k in steps))
 
@@ -136,6 +139,7 @@ def load_run(run_dir: str | Path) -> RunData:
             run.config = cfg if isinstance(cfg, dict) else {}
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
             run.problems.append(f"`config.yaml` could not be read ({type(e).__name__}); the experiment summary is partial")
+    run.stages = resolved_stages(run.config) if run.config else None
     run.manifest = _read_optional_json(run_dir / "manifest.json", run.problems)
     run.data_manifest = _read_optional_json(run_dir / "data" / "manifest.json", run.problems)
     logs_dir = run_dir / "logs"
@@ -145,6 +149,9 @@ def load_run(run_dir: str | Path) -> RunData:
             run.logs[path.stem] = records
             if bad:
                 run.bad_log_lines[path.stem] = bad
+    # curriculum order, not file-name order (a custom curriculum's stages need not sort)
+    order = {spec.name: i for i, (spec, _) in enumerate(run.stages or [])}
+    run.logs = dict(sorted(run.logs.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
     return run
 
 
@@ -301,8 +308,9 @@ def _records(cond: dict[str, Any], key: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the experiment in one paragraph
 
 
-def resolved_stages(config: dict[str, Any]) -> list[Any] | None:
-    """The curriculum's stages (`StageSpec`s) from a run's config.yaml, or None if they cannot be resolved.
+def resolved_stages(config: dict[str, Any]) -> list[tuple[StageSpec, TrainConfig]] | None:
+    """The curriculum's stages, each with its merged train config, from a run's config.yaml;
+    None if they cannot be resolved.
 
     Built without full validation: the config was validated when the run started, and
     validating again would need the run's suite registered in this process.
@@ -324,11 +332,13 @@ def resolved_stages(config: dict[str, Any]) -> list[Any] | None:
             if exp.curriculum not in CURRICULA:
                 return None
         return [(s, exp.stage_train_config(s)) for s in exp.resolved_stages()]
-    except Exception:  # a config from another pbb version: fall back to what the logs show
+    except (ValueError, TypeError, KeyError, AttributeError, PbbError):
+        # a config from another pbb version (ValidationError is a ValueError): fall back to what the logs show
         return None
 
 
 def _source_text(src: Any, doc_kind: str) -> str:
+    """One data source of a stage in words: 'code docs of w/o IO', 'CoT examples of w/ IO'."""
     group = "all programs" if src.group == "all" else group_label(src.group)
     kind = {
         "doc": f"{'NL' if doc_kind == 'nl' else 'code'} docs",
@@ -352,7 +362,7 @@ def _source_text(src: Any, doc_kind: str) -> str:
 def _stages_text(run: RunData) -> str:
     cfg = run.config
     doc_kind = str((cfg.get("data") or {}).get("doc_kind", "code"))
-    stages = resolved_stages(cfg) if cfg else None
+    stages = run.stages
     if stages is not None:
         if not stages:
             return "no training"
@@ -550,9 +560,9 @@ def accuracy_section(run: RunData) -> str:
 
 
 def training_section(run: RunData, plot: str | None) -> str:
-    stages = resolved_stages(run.config) if run.config else None
+    """A row per stage (steps, loss and reward first → last), then the curves."""
     if not run.logs:
-        if stages == []:
+        if run.stages == []:
             return "No training: this curriculum evaluates the base model."
         return "No training logs (`logs/*.jsonl` absent): training did not run or did not log."
     rows = []
@@ -564,7 +574,10 @@ def training_section(run: RunData, plot: str | None) -> str:
         last_step = max((r.get("step", 0) for r in recs if isinstance(r.get("step"), (int, float))), default=0)
         rew = f"{rewards[0]:.3f} → {rewards[-1]:.3f}" if rewards else "–"
         rows.append([escape(stage), str(int(last_step)), f"{first} → {last}", rew, str(run.bad_log_lines.get(stage, 0))])
+    unlogged = [spec.name for spec, _ in run.stages or [] if spec.name not in run.logs]
     out = [md_table(["stage", "steps", "loss first → last", "reward first → last", "unreadable lines"], rows)]
+    if unlogged:
+        out.append(f"\nNo log for stage{'s' if len(unlogged) > 1 else ''} {', '.join(escape(n) for n in unlogged)}.")
     if plot:
         out += ["", f"![Training curves]({plot})"]
     return "\n".join(out)

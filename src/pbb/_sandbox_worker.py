@@ -299,7 +299,7 @@ def _literal_ok(text: str) -> bool:
 def _run(req: dict, cfg: dict, clean_builtins: dict) -> dict:
     source, func_name, input_text = req["source"], req["func_name"], req["input"]
     try:
-        args = ast.literal_eval(f"({input_text},)")
+        args = ast.literal_eval(f"({input_text},)") if input_text.strip() else ()
     except Exception as e:
         return {"ok": False, "error_kind": "exception", "error": f"input is not a Python literal: {type(e).__name__}: {e}"}
     tracer = _Tracer(source.splitlines(), req.get("max_trace_events", 200), cfg["trace_repr_chars"]) if req.get("trace") else None

@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pbb import prompts
 from pbb.config import Experiment, SourceSpec, StageSpec
-from pbb.data.composition import composed_candidates, executable_source, is_composable
+from pbb.data.composition import ComposedSpec, composed_candidates, executable_source, is_composable
 from pbb.data.documents import document_records
 from pbb.data.seeds import derive_rng
 from pbb.data.splits import HELD_OUT, sample_inputs, split_groups
-from pbb.data.traces import render_trace
+from pbb.data.traces import cap_lines, render_trace
 from pbb.errors import PbbError
 from pbb.io import atomic_open, dumps, read_jsonl, sha256_bytes, sha256_files, sha256_obj, write_json
 from pbb.programs import GROUPS, Example, Program, ProgramSpec, get_suite
@@ -154,6 +154,9 @@ def _execute(specs: list[ProgramSpec], exp: Experiment, sandbox: _Runner, bar: _
             for text in inputs.get(split, []):
                 jobs.append((source, p.name, text))
                 where.append((i, split, text))
+                if isinstance(spec, ComposedSpec):  # the intermediate value, for the trace
+                    jobs.append((spec.inner.program.source, spec.inner.program.name, text))
+                    where.append((i, "middle", text))
 
     results: list[Any] = []
     task = bar.task(label, len(jobs))
@@ -163,13 +166,23 @@ def _execute(specs: list[ProgramSpec], exp: Experiment, sandbox: _Runner, bar: _
         bar.advance(task, len(chunk))
 
     out = [_Executed(spec, {}, [], short, problem) for spec, _, short, problem in plans]
+    middle: dict[tuple[int, str], str] = {}
+    for (i, split, text), r in zip(where, results, strict=True):
+        if split == "middle" and getattr(r, "ok", False):
+            middle[(i, text)] = r.output
     for (i, split, text), r in zip(where, results, strict=True):
         ex = out[i]
         pid = ex.spec.program.id
+        if split == "middle":
+            continue
         if not getattr(r, "ok", False) or getattr(r, "output", None) is None:
             ex.dropped.append({"id": pid, "split": split, "input": text, "reason": _reason(r)})
             continue
-        trace = render_trace(ex.spec, text, r.trace, r.output, exp.data.max_trace_lines)
+        if isinstance(ex.spec, ComposedSpec) and (i, text) in middle:
+            steps = ex.spec.render_composed(text, r.trace or [], middle[(i, text)], r.output)
+            trace = cap_lines(steps, exp.data.max_trace_lines)
+        else:
+            trace = render_trace(ex.spec, text, r.trace, r.output, exp.data.max_trace_lines)
         ex.examples.setdefault(split, []).append(Example(pid, split, text, r.output, trace))
     for ex in out:
         if ex.problem is None:
@@ -181,6 +194,8 @@ def _unusable(ex: _Executed, wanted: dict[str, int]) -> str | None:
     """Why a program cannot serve in any group, or None: it needs test inputs, and the training ones asked for."""
     for split in ("test", "train", "natural"):
         if wanted[split] > 0 and not ex.examples.get(split):
+            if ex.shortfall.get(split) == wanted[split]:
+                return f"no {split} input could be sampled (input space too small{' once training inputs are excluded' if split == 'test' else ''})"
             failed = sum(1 for d in ex.dropped if d["split"] == split)
             return f"no {split} input ran successfully ({failed} failed)"
     return None
@@ -225,7 +240,9 @@ def _select(executed: list[_Executed], n: int, dropped: list[dict], what: str, f
         else:
             usable.append(ex)
     if len(usable) < n:
-        raise PbbError(f"only {len(usable)} of {len(executed)} generated {what} were usable but {n} are needed; {fix}")
+        reasons = Counter(ex.problem for ex in executed if ex.problem is not None)
+        common = f" (most often: {reasons.most_common(1)[0][0]})" if reasons else ""
+        raise PbbError(f"only {len(usable)} of {len(executed)} generated {what} were usable{common} but {n} are needed; {fix}")
     return usable[:n]
 
 

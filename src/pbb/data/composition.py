@@ -66,7 +66,7 @@ def composed_candidates(
         source = compose_source(name, inner, outer)
         meta: dict = {
             "composed_of": [inner.id, outer.id],
-            "full_source": "\n".join(p.rstrip("\n") + "\n" for p in (inner.source, outer.source, source)),
+            "full_source": "".join(p.rstrip("\n") + "\n" for p in (inner.source, outer.source, source)),
         }
         if isinstance(inner.meta.get("n_lines"), int) and isinstance(outer.meta.get("n_lines"), int):
             meta["n_lines"] = inner.meta["n_lines"] + outer.meta["n_lines"] + 1
@@ -81,6 +81,39 @@ def composed_candidates(
             grading="value",
             meta=meta,
         )
-        # the inner part's sampler draws valid inputs; the trace is the generic one
-        out.append(ProgramSpec(program, parts[i].sample_input))
+        out.append(ComposedSpec(program, parts[i], parts[j]))
     return out
+
+
+class ComposedSpec(ProgramSpec):
+    """A composed program: inputs from the inner part's sampler, a trace that steps through each part.
+
+    The trace needs the intermediate value `inner(x)`, which the composed call's events do
+    not show (a `return` line changes no variable), so the builder also runs the inner part
+    alone and passes its output to `render_composed`.
+    """
+
+    def __init__(self, program: Program, inner: ProgramSpec, outer: ProgramSpec) -> None:
+        super().__init__(program, inner.sample_input)
+        self.inner, self.outer = inner, outer
+        self._n_inner = len(inner.program.source.rstrip("\n").split("\n"))
+        self._n_outer = len(outer.program.source.rstrip("\n").split("\n"))
+
+    def render_composed(self, input_text: str, events: list[dict], middle: str, output: str) -> str:
+        """`snurg_7(4):` and its steps, then `zibble_3(9):` and its steps, from the composed call's events.
+
+        Events are split by line number: `full_source` holds the inner part's lines first,
+        then the outer part's, then the composed function.
+        """
+        from pbb.data.traces import generic_trace
+
+        a, b = self._n_inner, self._n_inner + self._n_outer
+        inner_ev = [e for e in events if 1 <= int(e.get("line", 0)) <= a]
+        outer_ev = [e for e in events if a < int(e.get("line", 0)) <= b]
+        parts = []
+        for spec, arg, evs, result in ((self.inner, input_text, inner_ev, middle), (self.outer, middle, outer_ev, output)):
+            steps = spec.render_trace(arg, evs, result)
+            if steps is None:
+                steps = generic_trace(evs)
+            parts.append(f"{spec.program.name}({arg}):\n{steps}".rstrip("\n"))
+        return "\n".join(parts)

@@ -204,3 +204,13 @@ def test_trace_falls_back_when_the_execution_does_not_support_it():
     shift = _one("shift", direction=1)
     assert shift.render_trace("'abc', 1", [], "None") is None
     assert shift.render_trace("'" + "a" * 40 + "', 1", [], repr("b" * 40)) is None  # too long: generic trace
+
+
+def test_traces_from_the_real_sandbox():
+    from pbb.sandbox import Sandbox
+
+    with Sandbox(workers=1) as sb:
+        for spec in _generate(len(FAMILIES)):
+            text = spec.sample_input(random.Random(0), "test")
+            r = sb.run(spec.program.source, spec.program.name, text, trace=True)
+            assert r.ok and spec.render_trace(text, r.trace, r.output), spec.program.family

@@ -161,3 +161,46 @@ def test_options_are_validated_with_hints():
     opts = SUITE.options({"families": ["palindromes"], "length": [0, 3]})
     assert SUITE.options(opts.model_dump(mode="json")) == opts
     assert {s.program.family for s in _generate(5, families=["palindromes"])} == {"palindromes"}
+
+
+def _returns(spec: ProgramSpec) -> list[str]:
+    """The source's return lines as the sandbox reports them: base case first, then one per choice."""
+    return [line.strip() for line in spec.program.source.splitlines() if line.strip().startswith("return")]
+
+
+def test_recursive_trace_shows_the_derivation_the_execution_took():
+    spec = _first("nesting")
+    base, *ops = _returns(spec)
+    name, out = spec.program.name, _call(spec, "[0, 2]")
+    events = [{"line": 1, "code": code, "changes": {}} for code in (base, ops[2], ops[0])]  # innermost first
+    lines = spec.render_trace("[0, 2]", events, repr(out)).splitlines()
+    assert lines[0].startswith(f"{name}([0, 2]) = ") and f"{name}([2])" in lines[0]
+    assert lines[2] == f"{name}([]) = {spec.program.meta['center']!r}"
+    assert lines[-1] == f"{name}([0, 2]) = {out!r}" and len(lines) == 5
+    wrong = [{"line": 1, "code": code, "changes": {}} for code in (base, ops[0], ops[0])]
+    assert spec.render_trace("[0, 2]", wrong, repr(out)) is None  # not the branches it claims
+    assert spec.render_trace("[0, 2]", events[:2], repr(out)) is None  # truncated trace
+    assert spec.render_trace("[0, 7]", events, repr(out)) is None  # a choice outside the program's
+
+
+def test_loop_trace_reads_the_accumulator_from_the_events():
+    spec = _first("brackets")
+    f = _function(spec)
+    values = ["", f([1]), f([1, 0])]
+    events = [{"line": 2, "code": "s = ...", "changes": {"s": repr(v)}} for v in values]
+    assert spec.render_trace("[1, 0]", events, repr(values[-1])).splitlines() == [
+        "s = ''", f"c = 1: s = {values[1]!r}", f"c = 0: s = {values[2]!r}"]
+    assert spec.render_trace("[1, 0]", events, repr(values[-1] + "()")) is None  # not what it returned
+    assert spec.render_trace("[1, 0]", events[:2], repr(values[-1])) is None
+
+
+def test_traces_from_the_real_sandbox():
+    from pbb.sandbox import Sandbox
+
+    with Sandbox(workers=1) as sb:
+        for spec in _generate(6):
+            text = "[2, 0, 1]"
+            r = sb.run(spec.program.source, spec.program.name, text, trace=True)
+            trace = spec.render_trace(text, r.trace, r.output)
+            assert r.ok and trace, spec.program.family
+            assert repr(_call(spec, text)) == r.output

@@ -24,6 +24,7 @@ Inputs: train and test choice lists have `length` choices; `shifted` lists are l
 
 from __future__ import annotations
 
+import ast
 import random
 import string
 from dataclasses import dataclass
@@ -143,6 +144,7 @@ def grade_membership(program_meta: dict, answer_value: Any) -> bool:
 # ---------------------------------------------------------------- programs
 
 Op = tuple[str, str]  # one production: the string becomes prefix + string + suffix
+_Tracer = Callable[[str, list[dict], str], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,69 @@ class _Built:
     description: str
     grammar: str
     choices: int
+    tracer: Callable[[str, list[dict], str], str | None] | None = None
+
+
+# ---------------------------------------------------------------- traces
+# A CoT trace must show what the execution did. The loop families read the accumulator's
+# values from the sandbox's events; the recursive families show the derivation, after
+# checking that the events took exactly those branches and the output is its result.
+
+
+def _choices_of(input_text: str, k: int) -> list[int] | None:
+    try:
+        n = ast.literal_eval(input_text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(n, list) or not all(type(c) is int and 0 <= c < k for c in n):
+        return None  # a hand-written input outside the choices: the generic trace tells the truth
+    return n
+
+
+def _recursive_tracer(name: str, base: str, ops: list[Op], codes: list[str], base_code: str):
+    """`f([0, 2]) = 'o' + f([2]) + 'p'` down to the base case, then each call's value back up."""
+
+    def trace(input_text: str, events: list[dict], output: str) -> str | None:
+        n = _choices_of(input_text, len(ops))
+        if n is None:
+            return None
+        returns = [ev.get("code") for ev in events or [] if str(ev.get("code", "")).startswith("return")]
+        if returns != [base_code] + [codes[c] for c in reversed(n)]:
+            return None  # other branches, or a truncated trace
+        down, up = [], []
+        value = base
+        for i in reversed(range(len(n))):
+            pre, suf = ops[n[i]]
+            call = f"{name}({n[i + 1:]!r})"
+            down.append(f"{name}({n[i:]!r}) = " + " + ".join(p for p in (repr(pre) if pre else "", call, repr(suf) if suf else "") if p))
+            value = pre + value + suf
+            up.append(f"{name}({n[i:]!r}) = {value!r}")
+        if repr(value) != output:
+            return None
+        return "\n".join(down[::-1] + [f"{name}([]) = {base!r}"] + up)
+
+    return trace
+
+
+def _loop_tracer(acc: str, k: int, result: Callable[[Any], str], finish: Callable[[Any], list[str]] | None = None):
+    """`c = 1: s = '<>'` per choice, the values of `acc` as the events recorded them.
+
+    `result` maps the accumulator's last value to what the program returns (checked
+    against the actual output); `finish` adds the lines of that last step, if any.
+    """
+
+    def trace(input_text: str, events: list[dict], output: str) -> str | None:
+        try:
+            values = [ast.literal_eval(ev["changes"][acc]) for ev in events or [] if acc in (ev.get("changes") or {})]
+            n = _choices_of(input_text, k)
+            if n is None or len(values) != len(n) + 1 or repr(result(values[-1])) != output:
+                return None  # every step changes the accumulator; anything else is a truncated trace
+        except (ValueError, SyntaxError, TypeError, KeyError, AttributeError, MemoryError, RecursionError):
+            return None
+        lines = [f"{acc} = {values[0]!r}"] + [f"c = {c}: {acc} = {v!r}" for c, v in zip(n, values[1:])]
+        return "\n".join(lines + (finish(values[-1]) if finish else []))
+
+    return trace
 
 
 def _ops_grammar(base: str, ops: list[Op]) -> str:
@@ -168,8 +233,8 @@ def _op_words(pre: str, suf: str, what: str) -> str:
     return f"{what} + {suf!r}"
 
 
-def _recursive(name: str, base: str, ops: list[Op], noun: str) -> tuple[str, str]:
-    """Source and description of a generator that recurses on n[1:] (n[0] is outermost)."""
+def _recursive(name: str, base: str, ops: list[Op], noun: str) -> tuple[str, str, _Tracer]:
+    """Source, description and trace of a generator that recurses on n[1:] (n[0] is outermost)."""
     lines = [f"def {name}(n):", "    if not n:", f"        return {base!r}"]
     inner = f"{name}(n[1:])"
     words = []
@@ -183,7 +248,8 @@ def _recursive(name: str, base: str, ops: list[Op], noun: str) -> tuple[str, str
             words.append(f"otherwise it is {_op_words(pre, suf, 'inner')}")
     desc = (f"{name}(n) builds {noun} from a list of choices n: with n empty it is {base!r}; otherwise, "
             f"with inner = {name}(n[1:]) (the string for the rest of the list), " + "; ".join(words) + ".")
-    return "\n".join(lines) + "\n", desc
+    codes = [line.strip() for line in lines if line.strip().startswith("return") and inner in line]
+    return "\n".join(lines) + "\n", desc, _recursive_tracer(name, base, ops, codes, f"return {base!r}")
 
 
 def _looped(name: str, base: str, ops: list[Op], noun: str) -> tuple[str, str]:
@@ -210,8 +276,8 @@ def _nesting(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
     letters = rng.sample(string.ascii_lowercase, 2 * k + 1)
     ops = [(letters[2 * i], letters[2 * i + 1]) for i in range(k)]
     center = letters[-1]
-    src, desc = _recursive(name, center, ops, "a nested string")
-    return _Built(src, desc, _ops_grammar(center, ops), k), {"pairs": [a + b for a, b in ops], "center": center}
+    src, desc, tracer = _recursive(name, center, ops, "a nested string")
+    return _Built(src, desc, _ops_grammar(center, ops), k, tracer), {"pairs": [a + b for a, b in ops], "center": center}
 
 
 def _brackets(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
@@ -223,7 +289,7 @@ def _brackets(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
     ops = [first] + rest
     rng.shuffle(ops)
     src, desc = _looped(name, "", ops, "a string of balanced brackets")
-    return _Built(src, desc, _ops_grammar("", ops), 3), {"ops": [list(o) for o in ops]}
+    return _Built(src, desc, _ops_grammar("", ops), 3, _loop_tracer("s", 3, lambda v: v)), {"ops": [list(o) for o in ops]}
 
 
 def _palindromes(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
@@ -238,7 +304,8 @@ def _palindromes(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]
             f"letters[c] (the letter at position c, from 0), giving a word; the result is that word, {mid}then the word "
             f"reversed.")
     ops = [(ch, ch) for ch in letters]
-    return _Built(src, desc, _ops_grammar(center, ops), k), {"letters": letters, "center": center}
+    tracer = _loop_tracer("half", k, lambda half: half + center + half[::-1], lambda half: [f"half[::-1] = {half[::-1]!r}"])
+    return _Built(src, desc, _ops_grammar(center, ops), k, tracer), {"letters": letters, "center": center}
 
 
 def _repetition(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
@@ -259,7 +326,8 @@ def _repetition(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
     body = f"[item ({_lit(sep)} item)*]"
     start = " ".join(p for p in (_lit(open_) if open_ else "", body, _lit(close) if close else "") if p)
     grammar = f"start: {start}\nitem: {items}\n"
-    return _Built(src, desc, grammar, k), {"words": words, "separator": sep, "wrap": wrap}
+    tracer = _loop_tracer("parts", k, lambda parts: open_ + sep.join(parts) + close)
+    return _Built(src, desc, grammar, k, tracer), {"words": words, "separator": sep, "wrap": wrap}
 
 
 def _arithmetic(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
@@ -268,8 +336,8 @@ def _arithmetic(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
     op1, op2 = rng.choice(_OPERATORS), rng.choice(_OPERATORS)
     ops = [("(", ")"), ("", op1 + atoms[1]), (atoms[2] + op2, "")]
     rng.shuffle(ops)
-    src, desc = _recursive(name, base, ops, "an arithmetic expression")
-    return _Built(src, desc, _ops_grammar(base, ops), 3), {"ops": [list(o) for o in ops], "base": base}
+    src, desc, tracer = _recursive(name, base, ops, "an arithmetic expression")
+    return _Built(src, desc, _ops_grammar(base, ops), 3, tracer), {"ops": [list(o) for o in ops], "base": base}
 
 
 def _sentences(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
@@ -282,7 +350,9 @@ def _sentences(name: str, rng: random.Random) -> tuple[_Built, dict[str, Any]]:
     desc = (f"{name}(n) builds a sentence from a list of choices n: with n empty it is {base!r}; otherwise it is "
             f"people[n[0]] from {people!r} (position n[0], from 0), then ' {say} ', then {name}(n[1:]).")
     ops = [(p + f" {say} ", "") for p in people]
-    return _Built(src, desc, _ops_grammar(base, ops), k), {"people": people, "verb": say, "base": base}
+    code = f"return people[n[0]] + {' ' + say + ' '!r} + {name}(n[1:])"
+    tracer = _recursive_tracer(name, base, ops, [code] * k, f"return {base!r}")
+    return _Built(src, desc, _ops_grammar(base, ops), k, tracer), {"people": people, "verb": say, "base": base}
 
 
 _MAKERS: dict[str, Callable[[str, random.Random], tuple[_Built, dict[str, Any]]]] = {
@@ -343,5 +413,5 @@ class GrammarsSuite(Suite):
                 id=f"grammars-{len(specs):04d}", suite=self.name, family=family, name=name,
                 source=built.source, description=built.description, grading="membership", meta=meta,
             )
-            specs.append(ProgramSpec(program, _make_sampler(built.choices, opts)))
+            specs.append(ProgramSpec(program, _make_sampler(built.choices, opts), built.tracer))
         return specs

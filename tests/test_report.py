@@ -393,3 +393,19 @@ def test_report_of_metrics_computed_by_pbb_evaluate(tmp_path):
     assert _table_row(_section(md, "Accuracy"), "w/o IO") == ["w/o IO", "0.0% [0.0, 0.0] (0/30)", "60.0% [60.0, 60.0] (18/30)"]
     assert _table_row(_section(md, "Per program"), "`blorp_wo0`") == ["`blorp_wo0`", "w/o IO", "chain", "2", "0/5", "3/5"]
 
+
+
+def test_odd_metrics_do_not_crash(tmp_path):
+    """Partial or odd records (a metrics.json from another version, a cell with no interval) render as '–'."""
+    odd = {"final": {"cells": [{"group": "without_io", "mode": "cot", "distribution": "test", "accuracy": float("nan"), "ci": None},
+                               {"group": "control"}, "not a dict"],
+                     "pbb_effect": [{"mode": "cot", "distribution": "test", "effect": 0.1, "ci": None}, {}],
+                     "per_program": [{"program_id": 7}, {"name": None, "mode": "cot", "distribution": "test", "n": 0, "correct": 0}],
+                     "by_size": [{}, {"size_lines": 2, "group": "control", "mode": "cot"}]},
+           "in_context": "garbage"}
+    run = make_run(tmp_path, conditions=odd)
+    (run / "logs" / "stage1.jsonl").write_text('[1, 2]\n{"step": "x", "loss": null}\n')
+    md = write_report(run).read_text()
+    assert "no interval was computed" in md
+    assert "None" not in md
+    assert _table_row(_section(md, "Accuracy"), "w/o IO") == ["w/o IO", "–"]

@@ -13,6 +13,7 @@ from typing import Any
 from pbb.errors import PbbError
 from pbb.io import write_text
 from pbb.report.markdown import (
+    CELL_KEYS,
     RunData,
     _flatten,
     cell_text,
@@ -23,17 +24,18 @@ from pbb.report.markdown import (
     md_table,
     mode_dists,
     mode_label,
+    records,
 )
 
 # Config keys every run has but that say nothing about what was varied.
 _IGNORED_KEYS = {"name"}
 
 
-def _final(run: RunData) -> tuple[dict[Any, dict], dict[Any, dict]]:
+def _final(run: RunData) -> tuple[dict[tuple[str, str, str], dict], dict[tuple[str, str], dict]]:
     """The final condition's cells keyed by (group, mode, distribution) and effects keyed by (mode, distribution)."""
     cond = run.conditions.get("final") or {}
-    cells = {(c.get("group"), c.get("mode"), c.get("distribution")): c for c in cond.get("cells") or [] if isinstance(c, dict)}
-    effects = {(e.get("mode"), e.get("distribution")): e for e in cond.get("pbb_effect") or [] if isinstance(e, dict)}
+    cells = {(c["group"], c["mode"], c["distribution"]): c for c in records(cond, "cells", *CELL_KEYS)}
+    effects = {(e["mode"], e["distribution"]): e for e in records(cond, "pbb_effect", "mode", "distribution")}
     return cells, effects
 
 

@@ -37,6 +37,7 @@ CONDITION_LABEL = {
     "zero_shot": "zero-shot (base model, name only)",
     "in_context": "in-context (base model, source in the prompt)",
 }
+CELL_KEYS = ("group", "mode", "distribution")
 # Conditions in the order a reader wants them: the trained model, then the baselines.
 BASELINES = ("zero_shot", "in_context")
 PER_GROUP_SHOWN = 12  # above this many programs in a group, show only the best and worst few
@@ -67,7 +68,7 @@ class RunData:
     @property
     def conditions(self) -> dict[str, dict[str, Any]]:
         conds = self.metrics.get("conditions")
-        return conds if isinstance(conds, dict) else {}
+        return {k: v for k, v in conds.items() if isinstance(v, dict)} if isinstance(conds, dict) else {}
 
     @property
     def trained(self) -> bool:
@@ -300,9 +301,16 @@ def mode_dists(cells: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(m, d) for m in modes for d in dists if (m, d) in present]
 
 
-def _records(cond: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def records(cond: dict[str, Any], key: str, *needs: str) -> list[dict[str, Any]]:
+    """The records under `cond[key]` that are mappings with a string under each of `needs`.
+
+    Records without the fields a table is keyed by cannot be placed in it, so they are skipped
+    rather than shown under a 'None' column.
+    """
     recs = cond.get(key) if isinstance(cond, dict) else None
-    return [r for r in recs if isinstance(r, dict)] if isinstance(recs, list) else []
+    if not isinstance(recs, list):
+        return []
+    return [r for r in recs if isinstance(r, dict) and all(isinstance(r.get(n), str) for n in needs)]
 
 
 # ---------------------------------------------------------------- the experiment in one paragraph
@@ -415,7 +423,9 @@ def summary_section(run: RunData) -> str:
     temp = ev.get("temperature", 0)
     sampling = "greedy" if not temp else f"temperature {temp}, {ev.get('n_samples', 1)} samples per prompt"
     baselines = [short_label(b) for b in BASELINES if b in run.conditions]
-    evaluated = f"Evaluated {modes}, {sampling}" + (f", with {' and '.join(baselines)} baselines" if baselines else "")
+    evaluated = f"Evaluated {modes}, {sampling}"
+    if baselines:
+        evaluated += f", with the {' and '.join(baselines)} baseline{'s' if len(baselines) > 1 else ''}"
     curriculum = escape(cfg.get("curriculum", "?"))
     model = f"`{escape(cfg.get('model', '?'))}`"
     if run.trained:
@@ -455,10 +465,11 @@ def reading(effect: dict[str, Any], doc_kind: str = "code") -> str:
 def headline_section(run: RunData) -> str:
     """The PBB effect per mode × distribution with its interval, and a sentence reading each."""
     conds = run.conditions
-    cond = "final" if "final" in conds else next((c for c in ordered_conditions(conds) if _records(conds[c], "pbb_effect")), None)
+    with_effects = [c for c in ordered_conditions(conds) if records(conds[c], "pbb_effect", "mode", "distribution")]
+    cond = "final" if "final" in conds else next(iter(with_effects), None)
     if cond is None:
         return "No PBB effect was computed (the metrics hold no `pbb_effect`: were both w/o IO and control evaluated?)."
-    effects = _records(conds[cond], "pbb_effect")
+    effects = records(conds[cond], "pbb_effect", "mode", "distribution")
     order = {md: i for i, md in enumerate(mode_dists(effects))}
     effects.sort(key=lambda e: order.get((str(e.get("mode")), str(e.get("distribution"))), 99))
     level = _num(run.metrics.get("confidence")) or 0.95
@@ -485,7 +496,7 @@ def headline_section(run: RunData) -> str:
 
 def _effects_by_condition(run: RunData) -> str | None:
     """Rows: condition (checkpoints, baselines); columns: mode × distribution; None if only one condition has effects."""
-    conds = {c: _records(run.conditions[c], "pbb_effect") for c in ordered_conditions(run.conditions)}
+    conds = {c: records(run.conditions[c], "pbb_effect", "mode", "distribution") for c in ordered_conditions(run.conditions)}
     conds = {c: e for c, e in conds.items() if e}
     if len(conds) < 2:
         return None
@@ -502,7 +513,7 @@ def _effects_by_condition(run: RunData) -> str | None:
 
 def accuracy_table(cond: dict[str, Any]) -> str:
     """Rows: group; columns: mode × distribution; cells '54.0% [44.1, 63.2] (81/150)'."""
-    cells = _records(cond, "cells")
+    cells = records(cond, "cells", *CELL_KEYS)
     cols = mode_dists(cells)
     by_key = {(str(c.get("group")), str(c.get("mode")), str(c.get("distribution"))): c for c in cells}
     groups = _order({str(c.get("group")) for c in cells}, GROUPS)
@@ -515,7 +526,7 @@ def _unparsed_table(conds: dict[str, Any], trained: bool) -> str | None:
     """Answers the grader could not parse, per condition × group × column; None if all parsed."""
     rows = []
     for name in ordered_conditions(conds):
-        for c in _records(conds[name], "cells"):
+        for c in records(conds[name], "cells", *CELL_KEYS):
             u = c.get("unparsed")
             if isinstance(u, int) and u > 0:
                 rows.append([short_label(name, trained), group_label(str(c.get("group"))), mode_label(str(c.get("mode"))),
@@ -525,7 +536,7 @@ def _unparsed_table(conds: dict[str, Any], trained: bool) -> str | None:
 
 def _pass_at_k_table(cond: dict[str, Any]) -> str | None:
     """pass@k for k > 1 when several samples were drawn per prompt; None otherwise."""
-    cells = _records(cond, "cells")
+    cells = records(cond, "cells", *CELL_KEYS)
     ks = sorted({k for c in cells for k in (c.get("pass_at_k") or {}) if str(k).isdigit() and int(k) > 1}, key=int)
     if not ks:
         return None
@@ -552,7 +563,11 @@ def accuracy_section(run: RunData) -> str:
     if missing:
         out += ["", f"Not evaluated: the {' and '.join(missing)} baseline{'s' if len(missing) > 1 else ''} (see `eval.baselines`)."]
     unparsed = _unparsed_table(conds, run.trained)
-    out += ["", "**Unparsed answers** (counted as wrong)", "", unparsed] if unparsed else ["", "Every answer parsed."]
+    all_cells = [c for name in conds for c in records(conds[name], "cells", *CELL_KEYS)]
+    if unparsed:
+        out += ["", "**Unparsed answers** (counted as wrong)", "", unparsed]
+    elif all_cells and all(c.get("unparsed") == 0 for c in all_cells):
+        out += ["", "Every answer parsed."]
     return "\n".join(out)
 
 
@@ -588,7 +603,7 @@ def training_section(run: RunData, plot: str | None) -> str:
 
 def per_program_section(run: RunData) -> str:
     cond = run.conditions.get("final") or next((run.conditions[c] for c in ordered_conditions(run.conditions)), {})
-    recs = _records(cond, "per_program")
+    recs = records(cond, "per_program", *CELL_KEYS)
     if not recs:
         return "No per-program results in the metrics."
     cols = mode_dists(recs)
@@ -640,7 +655,7 @@ def _natural(name: Any) -> list[Any]:
 
 
 def _by_size_table(cond: dict[str, Any]) -> str | None:
-    recs = _records(cond, "by_size")
+    recs = records(cond, "by_size", "group", "mode")
     if not recs:
         return None
     groups = _order({str(r.get("group")) for r in recs}, GROUPS)

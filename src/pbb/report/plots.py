@@ -19,12 +19,14 @@ from matplotlib.figure import Figure
 from pbb.io import atomic_open
 from pbb.report.markdown import (
     BASELINES,
+    CELL_KEYS,
     GROUPS,
     dist_label,
     group_label,
     mode_dists,
     mode_label,
     ordered_conditions,
+    records,
     short_label,
 )
 
@@ -91,9 +93,11 @@ def plot_accuracy(metrics: dict[str, Any], path: Path, trained: bool = True) -> 
     Returns None when the metrics hold no cells. `trained` False (curriculum 'none') labels
     the 'final' condition as the base model.
     """
-    conds = metrics.get("conditions") or {}
+    conds = metrics.get("conditions")
+    conds = {k: v for k, v in conds.items() if isinstance(v, dict)} if isinstance(conds, dict) else {}
+    # intermediate checkpoints would crowd the bars: the final model against the baselines
     names = [c for c in ordered_conditions(conds) if c == "final" or c in BASELINES] or ordered_conditions(conds)
-    cells = {c: [x for x in (conds[c].get("cells") or []) if isinstance(x, dict)] for c in names if isinstance(conds[c], dict)}
+    cells = {c: records(conds[c], "cells", *CELL_KEYS) for c in names}
     all_cells = [x for cs in cells.values() for x in cs]
     panels = mode_dists(all_cells)
     if not panels:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from pbb.programs import get_suite
 from pbb.programs.base import ProgramSpec
-from pbb.programs.ciphers import FAMILIES
+from pbb.programs.ciphers import FAMILIES, WORDS
 
 SUITE = get_suite("ciphers")
 
@@ -126,6 +126,10 @@ def test_splits_follow_the_options():
         assert 3 <= len(text) <= 4 and 1 <= key <= 5
         text, key = _args(shift.sample_input(rng, "shifted"))
         assert 9 <= len(text) <= 10 and 30 <= key <= 40
+        assert text in WORDS  # the built-in words cover every default length
+    rand = next(s for s in _generate(20, text_source="random", **opts) if s.program.family == "shift")
+    texts = [_args(rand.sample_input(rng, "train"))[0] for _ in range(200)]
+    assert sum(t in WORDS for t in texts) < 20 and all(3 <= len(t) <= 4 and t.isalpha() for t in texts)
 
 
 def test_natural_split_is_skewed_to_the_natural_key():
@@ -165,8 +169,10 @@ def test_unknown_split_is_an_error():
 def test_options_are_validated_with_hints_and_round_trip():
     with pytest.raises(ValidationError, match="Did you mean 'shift'"):
         SUITE.options({"families": ["shfit"]})
-    with pytest.raises(ValidationError, match="low <= high"):
+    with pytest.raises(ValidationError, match="key_range must be"):
         SUITE.options({"key_range": [9, 2]})
+    with pytest.raises(ValidationError, match="too long"):
+        SUITE.options({"shifted_text_length": [8, 5000]})
     with pytest.raises(ValidationError):
         SUITE.options({"natural_key_prob": 1.5})
     with pytest.raises(ValidationError):

@@ -42,12 +42,13 @@ import string
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pbb.programs.base import Program, ProgramSpec, Suite, SuiteOptions, register_suite
 from pbb.programs.names import invented_names
 
 ABC = string.ascii_lowercase
+MAX_TEXT_LENGTH = 100
 
 FAMILIES = ("shift", "affine", "vigenere", "progressive", "atbash", "railfence", "reverse_shift", "swap", "compose")
 
@@ -72,22 +73,10 @@ WORDS = tuple(
     umbrella vacation treasure pineapple butterfly chocolate adventure crocodile dinosaur
     telescope waterfall blueberry classroom fireworks lighthouse strawberry watermelon
     basketball playground friendship helicopter snowflakes
+    grasshopper caterpillar marshmallow electricity temperature
+    thunderstorm refrigerator kindergarten neighborhood championship hippopotamus
     """.split()
 )
-
-
-def _pair(name: str):
-    """A validator: a [low, high] range with 0 <= low <= high."""
-
-    def check(v: tuple[int, int]) -> tuple[int, int]:
-        lo, hi = v
-        if lo > hi:
-            raise ValueError(f"{name} must be [low, high] with low <= high, got [{lo}, {hi}]")
-        if lo < 0:
-            raise ValueError(f"{name} must not be negative, got [{lo}, {hi}]")
-        return v
-
-    return check
 
 
 class CiphersOptions(SuiteOptions):
@@ -114,12 +103,16 @@ class CiphersOptions(SuiteOptions):
         "words", description="Texts are words from a built-in list of that length ('words') or random letters ('random')."
     )
 
-    _text = field_validator("text_length")(_pair("text_length"))
-    _stext = field_validator("shifted_text_length")(_pair("shifted_text_length"))
-    _key = field_validator("key_range")(_pair("key_range"))
-    _skey = field_validator("shifted_key_range")(_pair("shifted_key_range"))
-    _rails = field_validator("rails_range")(_pair("rails_range"))
-    _srails = field_validator("shifted_rails_range")(_pair("shifted_rails_range"))
+    @field_validator("text_length", "shifted_text_length", "key_range", "shifted_key_range", "rails_range",
+                     "shifted_rails_range")
+    @classmethod
+    def _range(cls, v: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
+        lo, hi = v
+        if lo > hi or lo < 0:
+            raise ValueError(f"{info.field_name} must be [low, high] with 0 <= low <= high, got [{lo}, {hi}]")
+        if info.field_name.endswith("text_length") and hi > MAX_TEXT_LENGTH:
+            raise ValueError(f"{info.field_name} above {MAX_TEXT_LENGTH} characters is too long to learn; got [{lo}, {hi}]")
+        return v
 
     @field_validator("families")
     @classmethod

@@ -144,7 +144,7 @@ def grade_membership(program_meta: dict, answer_value: Any) -> bool:
 # ---------------------------------------------------------------- programs
 
 Op = tuple[str, str]  # one production: the string becomes prefix + string + suffix
-_Tracer = Callable[[str, list[dict], str], "str | None"]
+_Tracer = Callable[[str, list[dict], str], str | None]  # ProgramSpec's tracer: (input, events, output)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class _Built:
     description: str
     grammar: str
     choices: int
-    tracer: Callable[[str, list[dict], str], str | None] | None = None
+    tracer: _Tracer | None = None
 
 
 # ---------------------------------------------------------------- traces
@@ -179,7 +179,10 @@ def _recursive_tracer(name: str, base: str, ops: list[Op], codes: list[str], bas
         n = _choices_of(input_text, len(ops))
         if n is None:
             return None
-        returns = [ev.get("code") for ev in events or [] if str(ev.get("code", "")).startswith("return")]
+        try:
+            returns = [ev.get("code") for ev in events or [] if str(ev.get("code", "")).startswith("return")]
+        except AttributeError:  # not the sandbox's event dicts
+            return None
         if returns != [base_code] + [codes[c] for c in reversed(n)]:
             return None  # other branches, or a truncated trace
         down, up = [], []

@@ -17,7 +17,7 @@ from pbb.config import DataConfig, Experiment, dump_experiment
 from pbb.errors import PbbError
 from pbb.report import write_report
 from pbb.report.compare import compare_runs
-from pbb.report.markdown import md_table, reading
+from pbb.report.markdown import log_points, md_table, reading
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PREFIX = {"with_io": "w", "without_io": "wo", "control": "c"}
@@ -198,6 +198,17 @@ def test_training_section_reads_logs_and_skips_a_cut_line(tmp_path):
     train = _section(md, "Training")
     assert _table_row(train, "stage1") == ["stage1", "30", "3.000 → 0.100", "–", "1"]
     assert _table_row(train, "stage2")[3] == "0.050 → 1.000"  # the GRPO reward
+
+
+def test_resumed_stage_counts_each_step_once(tmp_path):
+    run = make_run(tmp_path)
+    log = run / "logs" / "stage1.jsonl"
+    # killed after step 3, resumed from the checkpoint at step 2: steps 3 and 4 are logged after
+    lines = [{"step": s, "epoch": 0.1 * s, "loss": l, "learning_rate": 1e-4} for s, l in ((1, 4.0), (2, 3.0), (3, 9.9), (3, 2.0), (4, 1.0))]
+    log.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    train = _section(write_report(run).read_text(), "Training")
+    assert _table_row(train, "stage1")[:3] == ["stage1", "4", "4.000 → 1.000"]
+    assert [r["loss"] for r in log_points(lines)] == [4.0, 3.0, 2.0, 1.0]  # the plot's points
 
 
 def test_custom_curriculum_stages_in_order(tmp_path):

@@ -128,6 +128,16 @@ def _read_log(path: Path) -> tuple[list[dict[str, Any]], int]:
     return records, bad
 
 
+def log_points(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stage's log records with a numeric step, one per step (the last written), in step order.
+
+    A killed stage resumes from its last trainer checkpoint and logs those steps again;
+    the later lines are the ones the final model descends from.
+    """
+    by_step = {r["step"]: r for r in recs if _num(r.get("step")) is not None}
+    return [by_step[k] for k in sorted(by_step)]
+
+
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory. Only `eval/metrics.json` is required."""
     run_dir = Path(run_dir)
@@ -582,11 +592,12 @@ def training_section(run: RunData, plot: str | None) -> str:
         return "No training logs (`logs/*.jsonl` absent): training did not run or did not log."
     rows = []
     for stage, recs in run.logs.items():
-        steps = [r for r in recs if _num(r.get("loss")) is not None]
-        rewards = [r["reward"] for r in recs if _num(r.get("reward")) is not None]
+        points = log_points(recs)
+        steps = [r for r in points if _num(r.get("loss")) is not None]
+        rewards = [r["reward"] for r in points if _num(r.get("reward")) is not None]
         first = f"{steps[0]['loss']:.3f}" if steps else "–"
         last = f"{steps[-1]['loss']:.3f}" if steps else "–"
-        last_step = max((r.get("step", 0) for r in recs if isinstance(r.get("step"), (int, float))), default=0)
+        last_step = points[-1]["step"] if points else 0
         rew = f"{rewards[0]:.3f} → {rewards[-1]:.3f}" if rewards else "–"
         rows.append([escape(stage), str(int(last_step)), f"{first} → {last}", rew, str(run.bad_log_lines.get(stage, 0))])
     unlogged = [spec.name for spec, _ in run.stages or [] if spec.name not in run.logs]

@@ -23,6 +23,7 @@ from pbb.report.markdown import (
     GROUPS,
     dist_label,
     group_label,
+    log_points,
     mode_dists,
     mode_label,
     ordered_conditions,
@@ -31,6 +32,7 @@ from pbb.report.markdown import (
 )
 
 DPI = 120
+SMOOTH_FROM = 40  # points in a curve before a smoothed line is drawn over the raw one
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -46,6 +48,27 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _smooth(ys: list[float]) -> list[float]:
+    """Trailing mean over ~5% of the points: logged losses and GRPO rewards are noisy step to step."""
+    w = max(1, len(ys) // 20)
+    out, total = [], 0.0
+    for i, y in enumerate(ys):
+        total += y
+        if i >= w:
+            total -= ys[i - w]
+        out.append(total / min(i + 1, w))
+    return out
+
+
+def _curve(ax: Any, pts: list[tuple[float, float]], color: str, label: str) -> None:
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    if len(pts) >= SMOOTH_FROM:  # raw faint, smoothed on top
+        ax.plot(xs, ys, color=color, alpha=0.3, linewidth=0.8)
+        ax.plot(xs, _smooth(ys), color=color, label=label, linewidth=1.4)
+    else:
+        ax.plot(xs, ys, color=color, label=label, linewidth=1.2, marker="." if len(pts) < 10 else None)
+
+
 def plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> Path | None:
     """Loss per step, stages laid end to end on one axis (and reward for GRPO stages).
 
@@ -54,7 +77,7 @@ def plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> Path | N
     series = []  # (stage, [(global step, loss)], [(global step, reward)])
     offset = 0.0
     for stage, recs in logs.items():
-        pts = [r for r in recs if _finite(r.get("step"))]
+        pts = log_points(recs)
         loss = [(offset + r["step"], r["loss"]) for r in pts if _finite(r.get("loss"))]
         reward = [(offset + r["step"], r["reward"]) for r in pts if _finite(r.get("reward"))]
         if loss or reward:
@@ -68,9 +91,9 @@ def plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> Path | N
     for i, (stage, start, loss, reward) in enumerate(series):
         color = f"C{i % 10}"
         if loss:
-            axes[0].plot(*zip(*loss), color=color, label=stage, linewidth=1.2)
+            _curve(axes[0], loss, color, stage)
         if has_reward and reward:
-            axes[1].plot(*zip(*reward), color=color, label=stage, linewidth=1.2)
+            _curve(axes[1], reward, color, stage)
         if i:  # mark where a stage starts so the reader sees the curriculum boundary
             for ax in axes:
                 ax.axvline(start, color="grey", linestyle=":", linewidth=0.8)

@@ -420,3 +420,13 @@ def test_odd_metrics_do_not_crash(tmp_path):
     assert "no interval was computed" in md
     assert "None" not in md
     assert _table_row(_section(md, "Accuracy"), "w/o IO") == ["w/o IO", "–"]
+
+
+def test_compare_runs_of_the_same_name_and_without_final(tmp_path):
+    a = make_run(tmp_path / "x", "same")
+    b = make_run(tmp_path / "y", "same", conditions={"in_context": _baseline(9)})
+    text = compare_runs([a, b])
+    ra, rb = _table_row(text, str(a)), _table_row(text, str(b))  # same config name: told apart by directory
+    assert "54.0% [44.1, 63.2] (81/150)" in ra
+    assert set(rb[4:]) == {"–"}
+    assert f"No evaluation after training in: {b}" in text

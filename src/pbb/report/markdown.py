@@ -37,9 +37,8 @@ CONDITION_LABEL = {
     "zero_shot": "zero-shot (base model, name only)",
     "in_context": "in-context (base model, source in the prompt)",
 }
-CELL_KEYS = ("group", "mode", "distribution")
-# Conditions in the order a reader wants them: the trained model, then the baselines.
-BASELINES = ("zero_shot", "in_context")
+CELL_KEYS = ("group", "mode", "distribution")  # what a cell of metrics.json is keyed by
+BASELINES = ("zero_shot", "in_context")  # base-model conditions, reported after the trained model
 PER_GROUP_SHOWN = 12  # above this many programs in a group, show only the best and worst few
 TOP_BOTTOM = 5
 
@@ -185,9 +184,9 @@ def _ci(ci: Any) -> tuple[float, float] | None:
 
 
 def _fixed(x: float, sign: bool = False) -> str:
+    """One decimal, optionally signed; zero never carries a sign ('-0.0' would read as a negative effect)."""
     text = f"{x:+.1f}" if sign else f"{x:.1f}"
-    # "-0.0" reads as a negative effect; it is zero at this precision
-    return text.replace("-0.0", "0.0").replace("+0.0", "0.0") if text in ("-0.0", "+0.0") else text
+    return "0.0" if text in ("-0.0", "+0.0") else text
 
 
 def pct(x: Any) -> str:
@@ -296,7 +295,7 @@ def short_label(cond: str, trained: bool = True) -> str:
 def ordered_conditions(conditions: dict[str, Any]) -> list[str]:
     """final, then intermediate checkpoints, then the baselines."""
     middle = [c for c in conditions if c != "final" and c not in BASELINES]
-    return [c for c in ("final", *sorted(middle), *BASELINES) if c in conditions]
+    return [c for c in ("final", *sorted(middle, key=_natural), *BASELINES) if c in conditions]
 
 
 def _order(values: set[str], preferred: tuple[str, ...]) -> list[str]:

@@ -187,6 +187,10 @@ def _hostile(tmp_path: Path, token: str, port: int) -> dict[str, tuple[str, tupl
                     "    return 1\n", ("exception", None)),
         "socket": (f"import socket\ndef f(x):\n    s = socket.create_connection(('127.0.0.1', {port}), timeout=0.5)\n"
                    "    s.sendall(b'leak')\n    return 1\n", ("exception",)),
+        "raw socket via ctypes": ("import ctypes, struct\ndef f(x):\n    libc = ctypes.CDLL(None)\n"
+                                  "    s = libc.socket(2, 1, 0)\n"
+                                  f"    addr = struct.pack('=H', 2) + struct.pack('>H', {port}) + bytes([127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])\n"
+                                  "    return libc.connect(s, addr, 16)\n", ("exception", None)),
         "env secret": ("import os\ndef f(x):\n    return sorted(os.environ.items())\n", (None,)),
         "proc environ": ("def f(x):\n    return open(f'/proc/{x}/environ', 'rb').read().decode()[:900]\n",
                          ("exception",)),
@@ -258,3 +262,37 @@ def test_builtins_patched_by_a_program_do_not_leak_into_the_next_call(sb):
 def test_result_type():
     r = RunResult(ok=True, output="1")
     assert r.to_json()["output"] == "1" and ast.literal_eval(r.output) == 1
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """A build killed with SIGKILL (no cleanup code runs) must not leave workers spinning."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys\nfrom pbb.sandbox import Sandbox\n"
+        "sb = Sandbox(workers=2, timeout_s=600)\n"
+        "print(*sb.pids, flush=True)\n"
+        "sb.run_many([('def f(x):\\n    while True:\\n        pass\\n', 'f', '1')] * 2)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(0.5)  # the workers are now in their infinite loops
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]
+    assert not alive, f"workers {alive} outlived their killed parent"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

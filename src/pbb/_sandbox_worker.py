@@ -67,6 +67,7 @@ for _m in PRELOAD:
 PROGRAM_FILE = "<pbb-program>"
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 
 
 def _read_exact(n: int) -> bytes:
@@ -150,6 +151,14 @@ def _isolate(cfg: dict) -> dict:
         # Without this, CAP_SYS_CHROOT inside the namespace would allow the classic chroot escape.
         if not _drop_all_capabilities():
             raise RuntimeError("could not drop the capabilities of the user namespace")
+    # Die with the parent (a killed build must not leave a worker spinning in a loop). Set
+    # after the uid change, which clears it; the ppid check covers a parent already gone.
+    try:
+        _libc().prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    except Exception:
+        pass
+    if cfg.get("parent_pid") not in (None, os.getppid()):
+        os._exit(0)
     # Home and temp are the throwaway directory itself (after a chroot: "/").
     os.environ["HOME"] = os.environ["TMPDIR"] = os.getcwd()
     mem = cfg["memory_mb"] * 1024 * 1024
@@ -382,6 +391,10 @@ def main() -> None:
     except Exception as e:
         _send({"ready": False, "error": f"{type(e).__name__}: {e}"})
         return
+    # Programs may not import ctypes (the worker keeps its own reference); after a chroot
+    # there is no copy on disk to import either.
+    for name in [m for m in sys.modules if m in ("ctypes", "_ctypes") or m.startswith("ctypes.")]:
+        del sys.modules[name]
     _send({"ready": True, "isolation": info})
     clean_builtins = dict(builtins.__dict__)
     while True:

@@ -178,6 +178,7 @@ class Sandbox:
         self._cfg = {
             "memory_mb": memory_mb, "max_output_chars": max_output_chars, "trace_repr_chars": trace_repr_chars,
             "max_file_bytes": max_file_mb * 1024 * 1024, "audit_hook": audit_hook, "drop_uid": uid, "drop_gid": gid,
+            "parent_pid": os.getpid(),
         }
         # A reply holds the output (capped) and a trace (capped); anything larger is a hostile worker.
         self._max_frame = 4 * max_output_chars + max_trace_events * 40 * (trace_repr_chars + 64) + 65536
@@ -249,6 +250,11 @@ class Sandbox:
     def _wait_ready(self) -> None:
         while any(w.state == "starting" for w in self._workers):
             self._poll(lambda i, r: None)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the current workers."""
+        return [w.proc.pid for w in self._workers]
 
     # ------------------------------------------------------------ running
 

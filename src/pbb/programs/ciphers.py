@@ -263,8 +263,8 @@ def _build(family: str, name: str, p: dict[str, Any]) -> _Built:
                 "    cycle = 2 * key - 2", "    for i, ch in enumerate(text):", "        r = i % cycle",
                 "        rows[min(r, cycle - r)] += ch", f"    return {read}",
             ])
-            how = ("writes the characters of text in a zigzag over key rows (row 0, 1, ..., key - 1, then back up "
-                   "to 1, then down again)")
+            how = ("writes the characters of text in a zigzag over key rows (rows 0, 1, ..., key - 1, then back up "
+                   "through key - 2, ..., 1 to row 0, and so on)")
         else:
             src = "\n".join([head, "    rows = [text[r::key] for r in range(key)]", f"    return {read}"])
             how = "deals the characters of text onto key rows in turn (character i goes to row i mod key)"

@@ -296,3 +296,12 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_trace_of_wide_frames_and_long_lines_stays_within_the_reply_limit(sb):
+    names = [f"v{i}" for i in range(60)]
+    line = ", ".join(names) + " = " + ", ".join(f"'{'x' * 200}{i}'" for i in range(60))
+    src = f"def f(n):\n    for _ in range(n):\n        {line}\n    return n\n"
+    r = sb.run(src, "f", "100", trace=True)
+    assert r.ok and r.output == "100", r
+    assert len(r.trace) == 200 and all(len(e["code"]) <= 200 and len(e["changes"]) <= 32 for e in r.trace)

@@ -68,6 +68,8 @@ PROGRAM_FILE = "<pbb-program>"
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
+MAX_CHANGES_PER_EVENT = 32
+MAX_CODE_CHARS = 200
 
 
 def _read_exact(n: int) -> bytes:
@@ -268,7 +270,9 @@ class _Tracer:
         line, before = pending
         after = self.snapshot(frame)
         changes = {k: v for k, v in after.items() if before.get(k) != v}
-        code = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
+        if len(changes) > MAX_CHANGES_PER_EVENT:  # keeps a reply's size bounded (the parent checks it)
+            changes = dict(list(changes.items())[:MAX_CHANGES_PER_EVENT])
+        code = self.lines[line - 1].strip()[:MAX_CODE_CHARS] if 0 < line <= len(self.lines) else ""
         self.events.append({"line": line, "code": code, "changes": changes})
         if len(self.events) >= self.max_events:
             self.full = True

@@ -148,7 +148,7 @@ class Sandbox:
     """A pool of isolated worker processes that run untrusted functions on literal inputs.
 
     Use as a context manager (`with Sandbox() as sb:`) or call `close()`: it kills the
-    workers and removes the throwaway directory.
+    workers and removes the throwaway directory. One thread at a time per Sandbox.
     """
 
     def __init__(
@@ -181,7 +181,8 @@ class Sandbox:
             "parent_pid": os.getpid(),
         }
         # A reply holds the output (capped) and a trace (capped); anything larger is a hostile worker.
-        self._max_frame = 4 * max_output_chars + max_trace_events * 40 * (trace_repr_chars + 64) + 65536
+        # (the worker caps an event at 32 changes and 200 characters of code)
+        self._max_frame = 4 * max_output_chars + max_trace_events * (32 * 2 * (trace_repr_chars + 16) + 512) + 65536
         self.base_dir = tempfile.mkdtemp(prefix="pbb-sandbox-")
         os.chmod(self.base_dir, 0o711)  # `nobody` may pass through to its own directory, not list others
         self._workers: list[_Worker] = []

@@ -109,7 +109,7 @@ class CiphersOptions(SuiteOptions):
     def _range(cls, v: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
         lo, hi = v
         if lo > hi or lo < 0:
-            raise ValueError(f"{info.field_name} must be [low, high] with 0 <= low <= high, got [{lo}, {hi}]")
+            raise ValueError(f"{info.field_name} must be a pair low, high with 0 <= low <= high, got [{lo}, {hi}]")
         if info.field_name.endswith("text_length") and hi > MAX_TEXT_LENGTH:
             raise ValueError(f"{info.field_name} above {MAX_TEXT_LENGTH} characters is too long to learn; got [{lo}, {hi}]")
         return v

@@ -89,7 +89,7 @@ class GrammarsOptions(SuiteOptions):
     def _ranges(self) -> GrammarsOptions:
         for field, (lo, hi) in (("length", self.length), ("shifted_length", self.shifted_length)):
             if lo < 0 or lo > hi:
-                raise ValueError(f"{field} must be [low, high] with 0 <= low <= high, got [{lo}, {hi}]")
+                raise ValueError(f"{field} must be a pair low, high with 0 <= low <= high, got [{lo}, {hi}]")
             if hi > 20:
                 raise ValueError(f"{field} above 20 choices makes outputs too long to learn; got [{lo}, {hi}]")
         return self

@@ -171,12 +171,14 @@ def _returns(spec: ProgramSpec) -> list[str]:
 def test_recursive_trace_shows_the_derivation_the_execution_took():
     spec = _first("nesting")
     base, *ops = _returns(spec)
-    name, out = spec.program.name, _call(spec, "[0, 2]")
+    out = _call(spec, "[0, 2]")
     events = [{"line": 1, "code": code, "changes": {}} for code in (base, ops[2], ops[0])]  # innermost first
     lines = spec.render_trace("[0, 2]", events, repr(out)).splitlines()
-    assert lines[0].startswith(f"{name}([0, 2]) = ") and f"{name}([2])" in lines[0]
-    assert lines[2] == f"{name}([]) = {spec.program.meta['center']!r}"
-    assert lines[-1] == f"{name}([0, 2]) = {out!r}" and len(lines) == 5
+    pre, suf = spec.program.meta["pairs"][0]
+    assert lines[0] == f"[0, 2] -> {pre!r} + [2] + {suf!r}"
+    assert lines[2] == f"[] -> {spec.program.meta['center']!r}"
+    assert lines[3] == f"[2] -> {_call(spec, '[2]')!r}"
+    assert lines[-1] == f"[0, 2] -> {out!r}" and len(lines) == 5
     wrong = [{"line": 1, "code": code, "changes": {}} for code in (base, ops[0], ops[0])]
     assert spec.render_trace("[0, 2]", wrong, repr(out)) is None  # not the branches it claims
     assert spec.render_trace("[0, 2]", events[:2], repr(out)) is None  # truncated trace

@@ -32,6 +32,11 @@ Input splits (`sample_input(rng, split)`), for the keys that are shifts:
   texts whose shift is `natural_key` (default 13) with probability `natural_key_prob`
   (default 0.8), otherwise uniform in `key_range`. A Vigenere key list is then all
   `natural_key`s; a rail-fence key (rails, not a shift) is the smallest of `rails_range`.
+
+CoT traces (texts up to 16 characters; longer ones get the generic line trace): one
+`h -> k` line per character where characters map one to one, plus the intermediate values
+the program computed (`text = 'olleh'` after a reversal, `mid`, the rail-fence `rows`),
+read from the sandbox's events and checked against the actual output.
 """
 
 from __future__ import annotations

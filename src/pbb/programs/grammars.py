@@ -20,6 +20,12 @@ Terminals and productions are drawn per program, so a build has many distinct gr
 
 Inputs: train and test choice lists have `length` choices; `shifted` lists are longer
 (`shifted_length`), i.e. deeper derivations. There is no natural split.
+
+CoT traces: recursive programs show the derivation (`[0, 2] -> 'o' + [2] + 'p'` down to the
+base case, then each call's value back up), loop programs the accumulator after each
+choice (`c = 1: s = '<>'`); both are checked against the sandbox's events and output.
+Note that membership grading accepts *any* member, including the base case alone: report
+exact-match accuracy beside it to see whether the model followed the given choices.
 """
 
 from __future__ import annotations
@@ -173,7 +179,8 @@ def _choices_of(input_text: str, k: int) -> list[int] | None:
 
 
 def _recursive_tracer(name: str, base: str, ops: list[Op], codes: list[str], base_code: str):
-    """`f([0, 2]) = 'o' + f([2]) + 'p'` down to the base case, then each call's value back up."""
+    """`[0, 2] -> 'o' + [2] + 'p'` (the call on [0, 2] is 'o', the call on [2], 'p') down to the
+    base case, then each call's value back up: `[2] -> 'lkc'`."""
 
     def trace(input_text: str, events: list[dict], output: str) -> str | None:
         n = _choices_of(input_text, len(ops))
@@ -185,17 +192,18 @@ def _recursive_tracer(name: str, base: str, ops: list[Op], codes: list[str], bas
             return None
         if returns != [base_code] + [codes[c] for c in reversed(n)]:
             return None  # other branches, or a truncated trace
+        # compact (a call is written as its argument list) so that a CoT fits a short budget
         down, up = [], []
         value = base
         for i in reversed(range(len(n))):
             pre, suf = ops[n[i]]
-            call = f"{name}({n[i + 1:]!r})"
-            down.append(f"{name}({n[i:]!r}) = " + " + ".join(p for p in (repr(pre) if pre else "", call, repr(suf) if suf else "") if p))
+            parts = (repr(pre) if pre else "", repr(n[i + 1:]), repr(suf) if suf else "")
+            down.append(f"{n[i:]!r} -> " + " + ".join(p for p in parts if p))
             value = pre + value + suf
-            up.append(f"{name}({n[i:]!r}) = {value!r}")
+            up.append(f"{n[i:]!r} -> {value!r}")
         if repr(value) != output:
             return None
-        return "\n".join(down[::-1] + [f"{name}([]) = {base!r}"] + up)
+        return "\n".join(down[::-1] + [f"[] -> {base!r}"] + up)
 
     return trace
 

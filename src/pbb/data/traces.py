@@ -47,7 +47,10 @@ def cap_lines(trace: str, max_lines: int) -> str:
 def render_trace(spec: ProgramSpec | None, input_text: str, events: list[dict] | None, output: str, max_lines: int) -> str:
     """The trace of one execution: the suite's own rendering if it has one, else the generic one, capped."""
     events = events or []
-    text = spec.render_trace(input_text, events, output) if spec is not None else None
+    try:
+        text = spec.render_trace(input_text, events, output) if spec is not None else None
+    except Exception:  # a suite renderer that trips on odd events must not sink the build: fall back
+        text = None
     if text is None:
         text = generic_trace(events)
     return cap_lines(text.rstrip("\n"), max_lines)

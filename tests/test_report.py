@@ -94,7 +94,10 @@ def make_run(root: Path, name: str = "quick", *, baselines: bool = True, logs: b
         (run / "data").mkdir()
         (run / "data" / "manifest.json").write_text(json.dumps({
             "seed": 0, "content_hash": "123", "suite": "arithmetic", "options": {},
-            "counts": {"programs": {"with_io": 60, "without_io": 30, "control": 30}, "examples": {"train": 1200, "test": 600}},
+            "counts": {"programs": {"with_io": 60, "without_io": 30, "control": 30, "composed": 0},
+                       "examples": {"train": 1200, "test": 600}, "stages": {"stage1": 1320, "stage2": 150},
+                       "stage_kinds": {"stage1": {"code_doc": 300, "cot": 240, "direct": 600}, "stage2": {"code_doc": 150}},
+                       "future_count": {"x": 1}},
             "dropped": [{"id": "arithmetic-0007", "reason": "timeout"}, {"id": "arithmetic-0042", "reason": "timeout"},
                         {"id": "arithmetic-0099", "reason": "exception: ZeroDivisionError | bad"}],
             "input_shortfall": [{"id": "arithmetic-0003", "split": "test", "missing": 2},
@@ -152,8 +155,10 @@ def test_accuracy_table_cells_and_unparsed(tmp_path):
     assert "6.0% [0.0, 10.0] (9/150)" in acc  # in-context cells
     # unparsed answers are counted per cell
     unparsed = acc.split("**Unparsed answers**", 1)[1]
-    assert [c.strip() for c in unparsed.splitlines()[4].strip("|").split("|")] == ["after training", "w/o IO", "direct", "test", "7/300"]
-    assert "3/150" in unparsed
+    assert _table_row(unparsed, "condition") == ["condition", "group", "direct, test", "CoT, test", "CoT, shifted"]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in unparsed.splitlines() if line.startswith("| after")]
+    assert ["after training", "w/o IO", "7/300", "3/150", "0/150"] in rows
+    assert ["after training", "w/ IO", "0/300", "0/150", "–"] in rows
 
 
 def test_tables_are_aligned_as_plain_text(tmp_path):
@@ -174,7 +179,7 @@ def test_summary_paragraph_describes_the_experiment(tmp_path):
     for fact in ("**quick**", "`smollm2-135m`", "full finetuning", "`arithmetic`", "**proactive**",
                  "stage1 (SFT, 3 epochs, lr 0.0001: code docs of w/ IO, direct examples of w/ IO, CoT examples of w/ IO)",
                  "then stage2 (SFT", "code docs of w/o IO", "60 w/ IO, 30 w/o IO, 30 control", "10 training inputs (4 also as CoT)",
-                 "5 test and 5 shifted", "source code in 5 pointer templates", "Seed 0", "zero-shot and in-context baselines"):
+                 "5 test inputs and 5 shifted ones", "source code in 5 pointer templates", "Seed 0", "zero-shot and in-context baselines"):
         assert fact in summary, fact
 
 
@@ -260,7 +265,10 @@ def test_timings_and_data_drops(tmp_path):
     assert "3 dropped during the build" in d
     assert _table_row(d, "timeout") == ["timeout", "2", "arithmetic-0007, arithmetic-0042"]
     assert "exception: ZeroDivisionError \\| bad" in d  # a pipe in a reason cannot break the table
-    assert _table_row(d, "programs.without_io") == ["programs.without_io", "30"]
+    assert "- programs: 60 w/ IO, 30 w/o IO, 30 control, 0 composed" in d
+    assert "- examples per input split: train 1200, test 600" in d
+    assert _table_row(d, "stage1") == ["stage1", "1320", "code_doc 300, cot 240, direct 600"]
+    assert _table_row(d, "future_count.x") == ["future_count.x", "1"]
     assert "1 program got fewer distinct inputs than asked (1 shifted, 2 test inputs short)" in d
 
 
@@ -430,3 +438,9 @@ def test_compare_runs_of_the_same_name_and_without_final(tmp_path):
     assert "54.0% [44.1, 63.2] (81/150)" in ra
     assert set(rb[4:]) == {"–"}
     assert f"No evaluation after training in: {b}" in text
+
+
+def test_plural():
+    from pbb.report.markdown import plural
+
+    assert [plural(1, "epoch"), plural(3, "epoch"), plural(2.5, "epoch"), plural(1.0, "epoch")] == ["1 epoch", "3 epochs", "2.5 epochs", "1 epoch"]

@@ -266,6 +266,12 @@ def duration(seconds: Any) -> str:
     return f"{h}h {m:02d}m"
 
 
+def plural(n: Any, noun: str) -> str:
+    """'1 epoch', '3 epochs', '2.5 epochs'."""
+    num = f"{n:g}" if isinstance(n, float) else str(n)
+    return f"{num} {noun}" if n == 1 else f"{num} {noun}s"
+
+
 def mode_label(mode: str) -> str:
     return MODE_LABEL.get(mode, str(mode))
 
@@ -385,7 +391,7 @@ def _stages_text(run: RunData) -> str:
             return "no training"
         parts = []
         for spec, tc in stages:
-            hyper = f"{spec.method.upper()}, {tc.epochs:g} epochs, lr {tc.learning_rate:g}"
+            hyper = f"{spec.method.upper()}, {plural(tc.epochs, 'epoch')}, lr {tc.learning_rate:g}"
             parts.append(f"{spec.name} ({hyper}: {', '.join(_source_text(s, doc_kind) for s in spec.sources)})")
         return ", then ".join(parts)
     if run.logs:  # config unreadable: the logs still name the stages
@@ -413,17 +419,15 @@ def summary_section(run: RunData) -> str:
     train = cfg.get("train") or {}
     ev = cfg.get("eval") or {}
     finetune = "LoRA" if train.get("finetune") == "lora" else "full finetuning"
-    suite = f"`{cfg.get('suite', '?')}`"
-    if cfg.get("suite_options"):
-        opts = ", ".join(f"{k}={v}" for k, v in cfg["suite_options"].items())
-        suite += f" ({escape(opts)})"
+    suite = f"`{escape(cfg.get('suite', '?'))}`"  # its options (every default filled in) are listed under Data
     counts = _program_counts(run)
     groups = ", ".join(f"{counts[g]} {group_label(g)}" for g in GROUPS if g in counts)
     if data.get("n_composed"):
         groups += f" (+{data['n_composed']} composed, evaluated with w/o IO)"
     inputs = (
         f"{data.get('train_inputs', '?')} training inputs ({data.get('cot_inputs', '?')} also as CoT), "
-        f"{data.get('test_inputs', '?')} test and {data.get('shifted_inputs', 0)} shifted inputs"
+        f"{data.get('test_inputs', '?')} test inputs"
+        + (f" and {data['shifted_inputs']} shifted ones" if data.get("shifted_inputs") else " (no shifted inputs)")
     )
     if data.get("natural_inputs"):
         inputs += f", {data['natural_inputs']} natural inputs"
@@ -444,7 +448,7 @@ def summary_section(run: RunData) -> str:
     return (
         f"**{escape(run.name)}** {what}"
         f"Programs: {groups or 'counts unknown'}; per program {inputs}. "
-        f"Declarative documents hold the {doc} in {data.get('templates_per_program', '?')} pointer templates. "
+        f"Declarative documents hold the {doc} in {plural(data.get('templates_per_program', '?'), 'pointer template')}. "
         f"{evaluated}. Seed {cfg.get('seed', '?')}."
     )
 
@@ -532,15 +536,21 @@ def accuracy_table(cond: dict[str, Any]) -> str:
 
 
 def _unparsed_table(conds: dict[str, Any], trained: bool) -> str | None:
-    """Answers the grader could not parse, per condition × group × column; None if all parsed."""
+    """Answers the grader could not parse: rows condition × group, columns mode × distribution; None if all parsed."""
+    cells = {name: records(conds[name], "cells", *CELL_KEYS) for name in ordered_conditions(conds)}
+    if not any(isinstance(c.get("unparsed"), int) and c["unparsed"] > 0 for cs in cells.values() for c in cs):
+        return None
+    cols = mode_dists([c for cs in cells.values() for c in cs])
     rows = []
-    for name in ordered_conditions(conds):
-        for c in records(conds[name], "cells", *CELL_KEYS):
-            u = c.get("unparsed")
-            if isinstance(u, int) and u > 0:
-                rows.append([short_label(name, trained), group_label(str(c.get("group"))), mode_label(str(c.get("mode"))),
-                             dist_label(str(c.get("distribution"))), f"{u}/{c.get('n', '?')}"])
-    return md_table(["condition", "group", "mode", "inputs", "unparsed"], rows, "llllr") if rows else None
+    for name, cs in cells.items():
+        by_key = {(c["group"], c["mode"], c["distribution"]): c for c in cs}
+        for g in _order({c["group"] for c in cs}, GROUPS):
+            row = [short_label(name, trained), group_label(g)]
+            for m, d in cols:
+                c = by_key.get((g, m, d))
+                row.append(f"{c['unparsed']}/{c.get('n', '?')}" if c and isinstance(c.get("unparsed"), int) else "–")
+            rows.append(row)
+    return md_table(["condition", "group"] + [f"{mode_label(m)}, {dist_label(d)}" for m, d in cols], rows, "ll" + "r" * len(cols))
 
 
 def _pass_at_k_table(cond: dict[str, Any]) -> str | None:
@@ -729,14 +739,33 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def data_section(run: RunData) -> str:
+    """Suite options, what the build produced (programs, examples, stage datasets) and what it dropped."""
+    out = []
+    options = run.config.get("suite_options")
+    if isinstance(options, dict) and options:
+        out.append(f"- suite options: {escape(', '.join(f'{k}={v}' for k, v in options.items()))}")
     dm = run.data_manifest
     if not dm:
-        return "No `data/manifest.json`: the data build's counts and drops are unknown."
-    out = []
-    counts = dm.get("counts")
-    if isinstance(counts, dict) and counts:
-        rows = [[escape(k), escape(v)] for k, v in _flatten(counts)]
-        out += [md_table(["count", "value"], rows), ""]
+        return "\n".join(out + ["", "No `data/manifest.json`: the data build's counts and drops are unknown."]).strip()
+    counts = dm.get("counts") if isinstance(dm.get("counts"), dict) else {}
+    programs, examples = counts.get("programs"), counts.get("examples")
+    if isinstance(programs, dict):
+        keys = _order({str(k) for k in programs}, GROUPS)
+        out.append("- programs: " + ", ".join(f"{escape(programs[k])} {group_label(k).replace('_', ' ')}" for k in keys))
+    if isinstance(examples, dict):
+        out.append("- examples per input split: " + ", ".join(f"{escape(k)} {escape(v)}" for k, v in examples.items()))
+    stages, kinds = counts.get("stages"), counts.get("stage_kinds")
+    if isinstance(stages, dict) and stages:
+        kinds = kinds if isinstance(kinds, dict) else {}
+        rows = [[escape(name), escape(n), escape(", ".join(f"{k} {v}" for k, v in (kinds.get(name) or {}).items()))]
+                for name, n in stages.items()]
+        out += ["", md_table(["stage dataset", "records", "of which"], rows, "lrl")]
+    # anything else a newer build records, flattened as it is
+    rest = {k: v for k, v in counts.items() if k not in ("programs", "examples", "stages", "stage_kinds")}
+    if rest:
+        out += ["", md_table(["count", "value"], [[escape(k), escape(v)] for k, v in _flatten(rest)])]
+    if out:
+        out.append("")
     dropped = [d for d in dm.get("dropped") or [] if isinstance(d, dict)]
     if not dropped:
         out.append("No programs or records were dropped.")

@@ -305,3 +305,16 @@ def test_trace_of_wide_frames_and_long_lines_stays_within_the_reply_limit(sb):
     r = sb.run(src, "f", "100", trace=True)
     assert r.ok and r.output == "100", r
     assert len(r.trace) == 200 and all(len(e["code"]) <= 200 and len(e["changes"]) <= 32 for e in r.trace)
+
+
+def test_state_a_program_changes_does_not_leak_into_later_calls(sb):
+    poison = ("import math, signal, sys, gc, os\ndef f(x):\n    math.pi = 3\n    signal.alarm(1)\n"
+              "    sys.setrecursionlimit(50)\n    gc.disable()\n    os.mkdir('d')\n    os.chdir('d')\n    return 1\n")
+    assert all(r.ok for r in sb.run_many([(poison, "f", "0")] * 2))
+    check = ("import math, gc, os\ndef f(n):\n    def depth(k):\n        return 0 if k == 0 else 1 + depth(k - 1)\n"
+             "    return (math.pi, depth(n), gc.isenabled(), os.listdir('.'))\n")
+    import time
+
+    time.sleep(1.2)  # past the alarm a program set
+    rs = sb.run_many([(check, "f", "200")] * 4)
+    assert all(r.output == "(3.141592653589793, 200, True, [])" for r in rs), rs

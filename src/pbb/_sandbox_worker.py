@@ -41,11 +41,13 @@ os.close(_null)
 import ast  # noqa: E402
 import builtins  # noqa: E402
 import ctypes  # noqa: E402
+import gc  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import reprlib  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 
 # Modules a program may import. Imported now because after the chroot nothing can be
 # loaded from disk; `import x` then finds x in sys.modules.
@@ -360,13 +362,67 @@ def _run(req: dict, cfg: dict, clean_builtins: dict) -> dict:
     return result
 
 
-def _restore(clean_builtins: dict) -> bool:
-    """Undo a program's edits of the builtins module; True if the worker is still trustworthy."""
-    live = builtins.__dict__
-    if live.keys() != clean_builtins.keys() or any(live[k] is not v for k, v in clean_builtins.items()):
-        live.clear()
-        live.update(clean_builtins)
-    return True
+class _State:
+    """What a program could change that outlives its call, captured once at start-up."""
+
+    def __init__(self) -> None:
+        self.builtins = dict(builtins.__dict__)
+        self.modules = {name: (mod, dict(vars(mod))) for name, mod in list(sys.modules.items())
+                        if mod is not None and hasattr(mod, "__dict__")}
+        self.recursion_limit = sys.getrecursionlimit()
+        self.int_digits = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else None
+        self.cwd = os.getcwd()
+
+    def restore(self, source: str) -> bool:
+        """Undo what can be undone; False when a module was edited (the parent then replaces the worker)."""
+        live = builtins.__dict__
+        if live.keys() != self.builtins.keys() or any(live[k] is not v for k, v in self.builtins.items()):
+            live.clear()
+            live.update(self.builtins)
+        sys.setrecursionlimit(self.recursion_limit)
+        if self.int_digits is not None:
+            sys.set_int_max_str_digits(self.int_digits)
+        gc.enable()
+        for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+            signal.setitimer(timer, 0)
+        for sig in (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
+        os.chdir(self.cwd)
+        # A program that rebinds a module attribute (math.pi = 3) would poison later calls.
+        # Comparing every module costs ~0.2 ms, so only code that could do it is checked.
+        if not _may_edit_modules(source):
+            return True
+        for _name, (mod, snap) in self.modules.items():
+            d = vars(mod)
+            if len(d) != len(snap) or any(d.get(k, _MISSING) is not v for k, v in snap.items()):
+                return False
+        return True
+
+
+_MISSING = object()
+_EDITING_NAMES = frozenset({"setattr", "delattr", "vars", "__dict__", "exec", "eval", "compile", "globals", "locals",
+                            "__import__", "getattr", "__builtins__", "__setattr__", "__delattr__", "__class__",
+                            "__getattribute__", "sys", "importlib", "builtins", "gc", "__subclasses__", "__globals__"})
+_edit_cache: dict[str, bool] = {}
+
+
+def _may_edit_modules(source: str) -> bool:
+    """Whether code could rebind module attributes: any attribute store or reflective name. Cached."""
+    hit = _edit_cache.get(source)
+    if hit is None:
+        try:
+            tree = ast.parse(source)
+            hit = any(
+                (isinstance(n, ast.Attribute) and (not isinstance(n.ctx, ast.Load) or n.attr in _EDITING_NAMES))
+                or (isinstance(n, ast.Name) and n.id in _EDITING_NAMES)
+                or (isinstance(n, ast.alias) and n.name.split(".")[0] in _EDITING_NAMES)
+                for n in ast.walk(tree))
+        except Exception:
+            hit = True
+        if len(_edit_cache) > 4096:
+            _edit_cache.clear()
+        _edit_cache[source] = hit
+    return hit
 
 
 def _clean_workdir() -> None:
@@ -399,16 +455,21 @@ def main() -> None:
     # there is no copy on disk to import either.
     for name in [m for m in sys.modules if m in ("ctypes", "_ctypes") or m.startswith("ctypes.")]:
         del sys.modules[name]
+    state = _State()
     _send({"ready": True, "isolation": info})
-    clean_builtins = dict(builtins.__dict__)
     while True:
         try:
             req = _recv()
         except EOFError:
             return
-        res = _run(req, cfg, clean_builtins)
+        res = _run(req, cfg, state.builtins)
         res["nonce"] = req["nonce"]
-        _restore(clean_builtins)
+        try:
+            clean = state.restore(req["source"])
+        except Exception:
+            clean = False
+        if not clean:
+            res["recycle"] = True
         _clean_workdir()
         try:
             _send(res)

@@ -357,6 +357,8 @@ class Sandbox:
                           trace=msg.get("trace"))
             index, w.state, w.index = w.index, "idle", None
             done(index, r)
+            if msg.get("recycle"):  # the program changed state that would leak into later calls
+                self._replace(w)
         now = time.monotonic()
         for w in list(self._workers):
             if w.state in ("busy", "starting") and now >= w.deadline:

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pbb.errors import PbbError
@@ -78,10 +79,10 @@ def validate(
         try:
             exp = load_experiment(path, set_ or [])
             stages = ", ".join(f"{s.name}({s.method})" for s in exp.resolved_stages()) or "no training"
-            out.print(f"[green]ok[/green]  {path}: {exp.name}: {exp.suite} / {exp.curriculum} [{stages}] / {exp.model}")
+            out.print(f"[green]ok[/green]  {escape(str(path))}: {escape(exp.name)}: {exp.suite} / {exp.curriculum} ({escape(stages)}) / {escape(exp.model)}")
         except PbbError as e:
             bad += 1
-            out.print(f"[red]bad[/red] {e}")
+            out.print(f"[red]bad[/red] {escape(str(e))}")
     if bad:
         raise typer.Exit(2)
 
@@ -179,7 +180,7 @@ def main() -> None:
     try:
         app()
     except PbbError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")

@@ -217,6 +217,28 @@ def test_rebuilding_another_curriculum_removes_stale_stage_files(tmp_path, sandb
     assert sorted(p.name for p in (out / "stages").iterdir()) == ["stage1.jsonl"]
 
 
+def test_a_build_killed_while_writing_never_looks_finished(tmp_path, sandbox, monkeypatch):
+    import pbb.data.build as b
+
+    _, out = build(tmp_path, sandbox)
+    (out / ".examples.jsonl.x.tmp").write_text("half")  # what a SIGKILL mid-write leaves
+    real = b._write_lines
+
+    def dies(path, records):
+        if path.parent.name == "stages":
+            raise KeyboardInterrupt  # killed half-way through the stage files
+        real(path, records)
+
+    monkeypatch.setattr(b, "_write_lines", dies)
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path, sandbox, tiny(seed=3))
+    assert not (out / "manifest.json").exists()  # so `pbb run` rebuilds instead of trusting it
+    assert not list(out.glob(".*.tmp"))
+    monkeypatch.setattr(b, "_write_lines", real)
+    m, _ = build(tmp_path, sandbox, tiny(seed=3))
+    assert read_json(out / "manifest.json")["content_hash"] == m["content_hash"]
+
+
 # ---------------------------------------------------------------- replay
 
 

@@ -478,6 +478,8 @@ def write_build(build: Build, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         (out_dir / "manifest.json").unlink()  # the directory is "unfinished" until the new manifest lands
+    for leftover in [*out_dir.glob(".*.tmp"), *out_dir.glob("stages/.*.tmp")]:  # temp files of a killed build
+        leftover.unlink(missing_ok=True)
     paths = [out_dir / "programs.jsonl", out_dir / "examples.jsonl"]
     _write_lines(paths[0], (p.to_json() for p in build.programs))
     _write_lines(paths[1], (e.to_json() for e in build.examples))

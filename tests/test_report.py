@@ -8,7 +8,6 @@ to be recognisable in the output, not measured results.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest

@@ -8,7 +8,6 @@ fields on which the runs differ, so a reader sees at once what the comparison va
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pbb.errors import PbbError
 from pbb.io import write_text

@@ -443,3 +443,24 @@ def test_plural():
     from pbb.report.markdown import plural
 
     assert [plural(1, "epoch"), plural(3, "epoch"), plural(2.5, "epoch"), plural(1.0, "epoch")] == ["1 epoch", "3 epochs", "2.5 epochs", "1 epoch"]
+
+
+def test_cli_report_and_compare(tmp_path):
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from pbb.cli import app
+
+    a, b = make_run(tmp_path, "a"), make_run(tmp_path, "b", doc_kind="nl")
+    r = CliRunner().invoke(app, ["report", str(a)])
+    assert r.exit_code == 0 and (a / "report.md").exists()
+    r = CliRunner().invoke(app, ["compare", str(a), str(b), "--out", str(tmp_path / "cmp.md")], env={"COLUMNS": "80"})
+    assert r.exit_code == 0
+    # the wide table is printed as is, one line per run, not re-wrapped to the terminal
+    assert any(line.startswith("| a ") and line.endswith("|") and "+48.0 points [37.1, 58.3]" in line for line in r.stdout.splitlines())
+    assert (tmp_path / "cmp.md").read_text() in r.stdout
+    p = subprocess.run([sys.executable, "-m", "pbb.cli", "report", str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+    err = " ".join(p.stderr.split())  # the CLI's error console wraps long lines at the terminal width
+    assert p.returncode == 2 and "not a run directory" in err and "Traceback" not in err

@@ -303,10 +303,12 @@ def _set_trace(fn) -> None:
         _Guard.active = active
 
 
-def _literal_ok(text: str) -> bool:
-    """The output must be a Python literal that reads back to the same text."""
+def _literal_ok(text: str, value) -> bool:
+    """The output must be a Python literal that reads back to the same text (or an equal value:
+    a set rebuilt from its text may iterate in another order)."""
     try:
-        return repr(ast.literal_eval(text)) == text
+        parsed = ast.literal_eval(text)
+        return repr(parsed) == text or (type(parsed) is type(value) and parsed == value)
     except Exception:
         return False
 
@@ -339,7 +341,7 @@ def _run(req: dict, cfg: dict, clean_builtins: dict) -> dict:
         if len(text) > cfg["max_output_chars"]:
             result = {"ok": False, "error_kind": "output_too_large",
                       "error": f"output repr has {len(text)} characters (limit {cfg['max_output_chars']})"}
-        elif not _literal_ok(text):
+        elif not _literal_ok(text, value):
             result = {"ok": False, "error_kind": "unprintable",
                       "error": f"output is not a Python literal: {text[:200]}"}
         else:

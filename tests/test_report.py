@@ -309,7 +309,7 @@ def test_baselines_only_and_no_config(tmp_path):
     (run / "config.yaml").unlink()
     md = write_report(run).read_text()
     assert "`config.yaml` is absent" in md
-    assert "zero-shot (base model, name only) condition" in md  # the headline says which condition it reads
+    assert "these numbers are for the zero-shot (base model, name only) condition" in md  # the headline says which it reads
     assert "the interval includes zero" in md
 
 
@@ -464,3 +464,11 @@ def test_cli_report_and_compare(tmp_path):
     p = subprocess.run([sys.executable, "-m", "pbb.cli", "report", str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
     err = " ".join(p.stderr.split())  # the CLI's error console wraps long lines at the terminal width
     assert p.returncode == 2 and "not a run directory" in err and "Traceback" not in err
+
+
+def test_final_without_effect(tmp_path):
+    only_with_io = {"cells": [_cell("with_io", "cot", "test", 89, 150, [0.5, 0.68])], "pbb_effect": []}
+    md = write_report(make_run(tmp_path / "a", conditions={"final": only_with_io})).read_text()
+    assert "No PBB effect was computed" in md and "59.3% [50.0, 68.0] (89/150)" in md
+    md = write_report(make_run(tmp_path / "b", conditions={"final": only_with_io, "zero_shot": _baseline(6)})).read_text()
+    assert "No PBB effect after training in the metrics; these numbers are for the zero-shot" in md

@@ -41,6 +41,7 @@ CELL_KEYS = ("group", "mode", "distribution")  # what a cell of metrics.json is 
 BASELINES = ("zero_shot", "in_context")  # base-model conditions, reported after the trained model
 PER_GROUP_SHOWN = 12  # above this many programs in a group, show only the best and worst few
 TOP_BOTTOM = 5
+FAR_BETTER = 0.2  # an effect of 20+ points with its interval above zero reads "far better than chance"
 
 
 # ---------------------------------------------------------------- loading
@@ -468,7 +469,7 @@ def reading(effect: dict[str, Any], doc_kind: str = "code") -> str:
     if ci is None:
         return head + " — no interval was computed, so no conclusion can be drawn."
     if ci[0] > 0:
-        degree = "far better" if e >= 0.2 else "better"
+        degree = "far better" if e >= FAR_BETTER else "better"
         return head + f" — the interval excludes zero: the model computes programs it saw only {seen} {degree} than chance."
     if ci[1] < 0:
         return head + " — the interval lies below zero: w/o IO programs score worse than never-seen ones; check the split and the data."
@@ -479,7 +480,7 @@ def headline_section(run: RunData) -> str:
     """The PBB effect per mode × distribution with its interval, and a sentence reading each."""
     conds = run.conditions
     with_effects = [c for c in ordered_conditions(conds) if records(conds[c], "pbb_effect", "mode", "distribution")]
-    cond = "final" if "final" in conds else next(iter(with_effects), None)
+    cond = "final" if "final" in with_effects else next(iter(with_effects), None)
     if cond is None:
         return "No PBB effect was computed (the metrics hold no `pbb_effect`: were both w/o IO and control evaluated?)."
     effects = records(conds[cond], "pbb_effect", "mode", "distribution")
@@ -493,7 +494,7 @@ def headline_section(run: RunData) -> str:
     doc_kind = str((run.config.get("data") or {}).get("doc_kind", "code"))
     lines = []
     if cond != "final":
-        lines.append(f"(There is no evaluation after training; these numbers are for the {condition_label(cond, run.trained)} condition.)\n")
+        lines.append(f"(No PBB effect after training in the metrics; these numbers are for the {condition_label(cond, run.trained)} condition.)\n")
     elif not run.trained:
         lines.append("(Nothing was trained: w/o IO and control programs are equally unseen, so any effect here is a difference "
                      "between the groups themselves, and should be zero.)\n")
@@ -503,7 +504,7 @@ def headline_section(run: RunData) -> str:
     by_condition = _effects_by_condition(run)
     if by_condition:
         lines += ["", "The PBB effect in every evaluated condition (a baseline's should be near zero: "
-                  "it never saw any program):", "", by_condition]
+                  "the base model treats both groups alike):", "", by_condition]
     return "\n".join(lines)
 
 

@@ -121,7 +121,10 @@ class _Worker:
         del self.buf[:4 + n]
         if self.buf:
             raise ValueError("extra bytes after the reply")
-        return json.loads(data.decode("utf-8", "surrogatepass"))
+        msg = json.loads(data.decode("utf-8", "surrogatepass"))
+        if not isinstance(msg, dict):
+            raise ValueError("a reply that is not an object")
+        return msg
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -45,7 +45,7 @@ from typing import Any
 from pydantic import Field
 
 from pbb.errors import PbbError
-from pbb.io import read_json, read_jsonl, sha256_files, write_json, write_jsonl
+from pbb.io import read_jsonl, sha256_files, write_json, write_jsonl
 from pbb.programs.base import Example, Program, ProgramSpec, Suite, SuiteOptions, register_suite
 from pbb.programs.names import invented_name
 

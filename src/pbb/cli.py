@@ -180,7 +180,7 @@ def main() -> None:
     try:
         app()
     except PbbError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import selectors
@@ -147,6 +148,21 @@ def _cleanup(workers: list[_Worker], base: str) -> None:
     shutil.rmtree(base, ignore_errors=True)
 
 
+_warned = False
+
+
+def _warn_if_weak(isolation: dict[str, Any]) -> None:
+    """Say once per process when this machine allows only the in-process defences."""
+    global _warned
+    if _warned or (isolation.get("netns") and isolation.get("chroot")):
+        return
+    _warned = True
+    missing = [k for k in ("netns", "chroot") if not isolation.get(k)]
+    logging.getLogger("pbb.sandbox").warning(
+        "sandbox: no %s on this machine (%s); untrusted code is held by rlimits and the audit hook only: "
+        "import untrusted corpora as root or in a container", " or ".join(missing), isolation)
+
+
 class Sandbox:
     """A pool of isolated worker processes that run untrusted functions on literal inputs.
 
@@ -197,6 +213,7 @@ class Sandbox:
             for _ in range(workers):
                 self._spawn()
             self._wait_ready()
+            _warn_if_weak(self.isolation)
         except BaseException:
             self.close()
             raise

@@ -5,8 +5,9 @@ A hand-written decode loop rather than `model.generate`, for three reasons:
   whose answers have different lengths does not keep paying for the finished ones;
 - stop rules are checked on decoded text, including the CoT rule "end of the
   `Answer:` line", which no token-level criterion expresses;
-- sampling is seeded per (prompt, sample), so a completion does not depend on which
-  other prompts shared its batch (a resumed evaluation reproduces an uninterrupted one).
+- sampling is seeded per (prompt, sample), not per batch position. (Batch composition
+  can still move bf16 logits by a rounding error; `run_eval` therefore always sends the
+  same chunks, so a resumed evaluation reproduces an uninterrupted one exactly.)
 
 Prompts are sorted by token length before batching (less left padding), the prefill
 computes logits for the last position only, and the KV cache carries the rest.
@@ -109,8 +110,9 @@ class TransformersBackend(GenerationBackend):
         samples = 1 if greedy else n  # greedy samples are identical: generate once
         ids = self._encode(prompts)
         rows = [(p, s) for p in range(len(prompts)) for s in range(samples)]
-        # longest first: a memory problem shows at once, and the ETA starts pessimistic
-        rows.sort(key=lambda r: (-len(ids[r[0]]), r))
+        # longest first: a memory problem shows at once, and the ETA starts pessimistic.
+        # Ties break on the prompt text, so batches do not depend on the order prompts came in.
+        rows.sort(key=lambda r: (-len(ids[r[0]]), prompts[r[0]], r))
         out: dict[tuple[int, int], str] = {}
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
@@ -199,10 +201,15 @@ class TransformersBackend(GenerationBackend):
         if gens is None:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+        order = None
         if top_p < 1.0:  # nucleus: keep the smallest set of tokens whose mass reaches top_p
-            sorted_p, order = probs.sort(dim=-1, descending=True)
-            outside = sorted_p.cumsum(-1) - sorted_p > top_p
-            sorted_p[outside] = 0.0
-            probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-        picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(gens)]
-        return torch.cat(picks).to(logits.device)
+            probs, order = probs.sort(dim=-1, descending=True)
+            probs = probs.masked_fill(probs.cumsum(-1) - probs > top_p, 0.0)
+        # inverse-CDF sampling with one uniform per row from that row's own generator:
+        # vectorised (multinomial per row was the bottleneck) and independent of the batch
+        cdf = probs.cumsum(-1)
+        u = torch.stack([torch.rand((), generator=g) for g in gens]) * cdf[:, -1]
+        picks = torch.searchsorted(cdf, u.unsqueeze(-1), right=True).clamp(max=probs.shape[-1] - 1)
+        if order is not None:
+            picks = order.gather(-1, picks)
+        return picks.view(-1).to(logits.device)

@@ -1,0 +1,278 @@
+"""run_eval (order, resume after a kill, garbage models), stop rules, and the transformers backend."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from pbb import prompts
+from pbb.config import Experiment
+from pbb.errors import PbbError
+from pbb.evaluate import compute_metrics, run_eval
+from pbb.evaluate.backends import COT_STOP, GenerationBackend, apply_stops, stops_for_mode
+from pbb.evaluate.backends.base import Stop
+from pbb.programs.base import Example, Program
+
+# ---------------------------------------------------------------- stop rules
+
+
+@pytest.mark.parametrize(
+    ("text", "stop", "want"),
+    [
+        (" 11\nzorbix(3) = 4", ["\n"], (" 11", True)),
+        (" 11", ["\n"], (" 11", False)),
+        ("x = 1\nAnswer: 5\nmore", [COT_STOP], ("x = 1\nAnswer: 5", True)),
+        ("x = 1\nAnswer: 5", [COT_STOP], ("x = 1\nAnswer: 5", False)),  # the answer line may still grow
+        ("a STOP b\nc", ["\n", "STOP"], ("a ", True)),  # earliest rule wins
+        ("abc", [re.compile("b")], ("ab", True)),
+    ],
+)
+def test_apply_stops(text: str, stop: list[Stop], want: tuple[str, bool]) -> None:
+    assert apply_stops(text, stop) == want
+
+
+def test_cot_stop_keeps_what_grading_reads() -> None:
+    text, hit = apply_stops("def f(x):\n    return x\nAnswer: [1, 2]\nAnswer: 3\n", stops_for_mode("cot"))
+    assert hit and prompts.extract_answer("cot", text) == "[1, 2]"
+
+
+# ---------------------------------------------------------------- run_eval with a scripted backend
+
+
+class ScriptedBackend(GenerationBackend):
+    """Answers from a function of the prompt; can die after some calls, like a killed process."""
+
+    name = "scripted"
+
+    def __init__(self, answer: Callable[[str, int], str], die_after: int | None = None) -> None:
+        self.answer, self.die_after, self.calls, self.prompts_seen = answer, die_after, 0, 0
+        self.tokens_generated = 0
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, stop: Sequence[Stop] = (), temperature: float = 0.0,
+                 top_p: float = 1.0, n: int = 1, seed: int = 0, progress=None) -> list[list[str]]:
+        if self.die_after is not None and self.calls >= self.die_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        self.prompts_seen += len(prompts)
+        return [[apply_stops(self.answer(p, s), stop)[0] for s in range(n)] for p in prompts]
+
+
+def _oracle(outputs: dict[str, str]) -> Callable[[str, int], str]:
+    """Correct for programs whose name is even-numbered, wrong otherwise; CoT in the trained format."""
+
+    def answer(prompt: str, sample: int) -> str:
+        m = list(re.finditer(r"(zorbix_(\d+))\((.*)\)", prompt))[-1]  # the question, not the shown source
+        assert m
+        out = outputs[f"{m.group(1)}|{m.group(3)}"] if int(m.group(2)) % 2 == 0 else "'nope'"
+        if prompt.endswith("="):
+            return f" {out}\nzorbix_0(1) = 99"
+        return f"def {m.group(1)}(x):\n    return x\nAnswer: {out}\ntrailing"
+
+    return answer
+
+
+def _data(tmp_path, groups=("with_io", "without_io", "control"), per_group: int = 2, inputs: int = 3):
+    d = tmp_path / "data"
+    d.mkdir()
+    progs, exs, outputs = [], [], {}
+    i = 0
+    for g in groups:
+        for _ in range(per_group):
+            name = f"zorbix_{i}"
+            progs.append(Program(id=f"arith-{i:04d}", suite="arithmetic", family="add", name=name,
+                                 source=f"def {name}(x):\n    return x + {i}\n", description="", group=g))
+            for split in ("train", "test", "shifted"):
+                for j in range(inputs):
+                    x = j + (100 if split == "shifted" else 0)
+                    exs.append(Example(f"arith-{i:04d}", split, str(x), str(x + i), ""))
+                    outputs[f"{name}|{x}"] = str(x + i)
+            i += 1
+    (d / "programs.jsonl").write_text("".join(json.dumps(p.to_json()) + "\n" for p in progs))
+    (d / "examples.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in exs))
+    return d, outputs
+
+
+def _exp(**ev) -> Experiment:
+    return Experiment(name="t", curriculum="none", eval={"batch_size": 2, **ev})
+
+
+def test_run_eval_records_order_and_grading(tmp_path) -> None:
+    data, outputs = _data(tmp_path)
+    out = tmp_path / "eval" / "predictions-final.jsonl"
+    recs = run_eval(_exp(max_inputs_per_program=2), data_dir=data, model_ref="unused", out_path=out, label="final",
+                    backend=ScriptedBackend(_oracle(outputs)))
+    assert [json.loads(line) for line in out.read_text().splitlines()] == recs
+    # 2 modes x 3 groups x 2 programs x 2 distributions x 2 inputs (capped from 3)
+    assert len(recs) == 48
+    assert set(recs[0]) == {"program_id", "group", "mode", "distribution", "input", "prompt", "completion", "answer",
+                            "expected", "parsed", "correct", "sample"}
+    assert [r["mode"] for r in recs] == ["direct"] * 24 + ["cot"] * 24
+    assert [r["group"] for r in recs[:24]] == ["with_io"] * 8 + ["without_io"] * 8 + ["control"] * 8
+    assert [r["input"] for r in recs[:4]] == ["0", "1", "100", "101"]
+    r0 = recs[0]
+    assert r0["prompt"] == "zorbix_0(0) =" and r0["completion"] == " 0" and r0["correct"] and r0["parsed"]
+    cot = recs[24]
+    assert cot["prompt"] == "Compute zorbix_0(0) step by step.\n" and cot["completion"].endswith("Answer: 0")
+    assert all(r["correct"] == (int(r["program_id"][-1]) % 2 == 0) for r in recs)
+    assert all(r["parsed"] for r in recs)
+
+
+def test_in_context_shows_the_source(tmp_path) -> None:
+    data, outputs = _data(tmp_path, groups=("without_io",), per_group=1, inputs=1)
+    recs = run_eval(_exp(groups=["without_io"], modes=["direct"], distributions=["test"]), data_dir=data,
+                    model_ref="x", out_path=tmp_path / "p.jsonl", label="in_context", in_context=True,
+                    backend=ScriptedBackend(_oracle(outputs)))
+    assert recs[0]["prompt"] == "def zorbix_0(x):\n    return x + 0\n\nzorbix_0(0) ="
+
+
+def test_samples_are_one_line_each(tmp_path) -> None:
+    data, outputs = _data(tmp_path, groups=("without_io",), per_group=1, inputs=1)
+    recs = run_eval(_exp(groups=["without_io"], modes=["direct"], distributions=["test"], n_samples=3, temperature=1.0),
+                    data_dir=data, model_ref="x", out_path=tmp_path / "p.jsonl", label="l",
+                    backend=ScriptedBackend(_oracle(outputs)))
+    assert [r["sample"] for r in recs] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("die_after", [1, 3, 5])
+@pytest.mark.parametrize("truncate", [False, True])
+def test_killed_eval_resumes_to_identical_file(tmp_path, die_after: int, truncate: bool) -> None:
+    data, outputs = _data(tmp_path)
+    exp = _exp()
+    full = tmp_path / "full.jsonl"
+    run_eval(exp, data_dir=data, model_ref="x", out_path=full, label="l", backend=ScriptedBackend(_oracle(outputs)))
+    part = tmp_path / "part.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(exp, data_dir=data, model_ref="x", out_path=part, label="l",
+                 backend=ScriptedBackend(_oracle(outputs), die_after=die_after))
+    written = part.read_bytes()
+    assert 0 < len(written) < len(full.read_bytes())
+    if truncate:  # killed in the middle of writing: a partial chunk plus half a line
+        lines = written.splitlines(keepends=True)
+        part.write_bytes(written + lines[0] + lines[1][:17])
+    again = ScriptedBackend(_oracle(outputs))
+    recs = run_eval(exp, data_dir=data, model_ref="x", out_path=part, label="l", backend=again)
+    assert part.read_bytes() == full.read_bytes()
+    assert len(recs) == len(full.read_text().splitlines())
+    total_prompts = len(recs)
+    assert again.prompts_seen < total_prompts  # finished chunks were not generated again
+    # a finished evaluation is not regenerated at all
+    idle = ScriptedBackend(_oracle(outputs))
+    run_eval(exp, data_dir=data, model_ref="x", out_path=part, label="l", backend=idle)
+    assert idle.calls == 0
+
+
+def test_predictions_of_another_evaluation_are_refused(tmp_path) -> None:
+    data, outputs = _data(tmp_path)
+    out = tmp_path / "p.jsonl"
+    run_eval(_exp(modes=["cot"]), data_dir=data, model_ref="x", out_path=out, label="l",
+             backend=ScriptedBackend(_oracle(outputs)))
+    with pytest.raises(PbbError, match="different evaluation"):
+        run_eval(_exp(modes=["direct"]), data_dir=data, model_ref="x", out_path=out, label="l",
+                 backend=ScriptedBackend(_oracle(outputs)))
+
+
+@pytest.mark.parametrize("junk", ["", "\n\n", " zz(", "Answer:", "\x00\ufffd garbage ]]]"])
+def test_garbage_model_is_graded_wrong_and_reported(tmp_path, capsys, junk: str) -> None:
+    data, _ = _data(tmp_path, per_group=1, inputs=1)
+    out = tmp_path / "predictions-zero_shot.jsonl"
+    recs = run_eval(_exp(), data_dir=data, model_ref="x", out_path=out, label="zero_shot",
+                    backend=ScriptedBackend(lambda p, s: junk))
+    assert recs and all(not r["parsed"] and not r["correct"] for r in recs)
+    assert len(out.read_text().splitlines()) == len(recs)
+    assert "no completion had a parseable answer" in capsys.readouterr().err
+    m = compute_metrics(_exp(), data, tmp_path)  # metrics still work on an all-wrong condition
+    assert all(c["accuracy"] == 0 and c["unparsed"] == c["n"] for c in m["conditions"]["zero_shot"]["cells"])
+
+
+def test_empty_group_is_reported_not_fatal(tmp_path, capsys) -> None:
+    data, outputs = _data(tmp_path, groups=("without_io", "with_io"), per_group=1, inputs=1)
+    recs = run_eval(_exp(), data_dir=data, model_ref="x", out_path=tmp_path / "p.jsonl", label="l",
+                    backend=ScriptedBackend(_oracle(outputs)))
+    assert recs and {r["group"] for r in recs} == {"with_io", "without_io"}
+    assert "group 'control' has no programs" in capsys.readouterr().err
+
+
+def test_nothing_to_evaluate_writes_an_empty_file(tmp_path, capsys) -> None:
+    data, outputs = _data(tmp_path, groups=("with_io",), per_group=1, inputs=1)
+    out = tmp_path / "p.jsonl"
+    recs = run_eval(_exp(groups=["control"]), data_dir=data, model_ref="x", out_path=out, label="l",
+                    backend=ScriptedBackend(_oracle(outputs)))
+    assert recs == [] and out.read_text() == ""
+    assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_missing_data_is_a_user_error(tmp_path) -> None:
+    with pytest.raises(PbbError, match="programs.jsonl does not exist"):
+        run_eval(_exp(), data_dir=tmp_path, model_ref="x", out_path=tmp_path / "p.jsonl", label="l",
+                 backend=ScriptedBackend(lambda p, s: ""))
+
+
+# ---------------------------------------------------------------- the transformers backend (tiny random model)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from pbb.models import load_model
+
+    return load_model("tiny-random")
+
+
+PROMPTS = [f"zorbix_{i}({i * 7}, 'ab') =" if i % 2 else f"Compute qux_{i}([{i}, 2]) step by step.\n" for i in range(6)]
+
+
+def test_batched_greedy_equals_one_prompt_at_a_time(tiny) -> None:
+    from pbb.evaluate.backends.transformers_backend import TransformersBackend
+
+    model, tok = tiny
+    be = TransformersBackend(model=model, tokenizer=tok, batch_size=4)
+    got = be.generate(PROMPTS, max_new_tokens=10)
+    for p, (g,) in zip(PROMPTS, got):
+        ids = tok(p, return_tensors="pt")
+        ref = model.generate(**ids, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id)
+        assert g == tok.decode(ref[0, ids.input_ids.shape[1]:], skip_special_tokens=True)
+    assert be.tokens_generated > 0
+
+
+def test_stops_and_limits(tiny) -> None:
+    from pbb.evaluate.backends.transformers_backend import TransformersBackend
+
+    model, tok = tiny
+    be = TransformersBackend(model=model, tokenizer=tok, batch_size=3)
+    free = be.generate(PROMPTS, max_new_tokens=16)
+    cut = be.generate(PROMPTS, max_new_tokens=16, stop=["\n"])
+    for (f,), (c,) in zip(free, cut):
+        assert "\n" not in c and f.startswith(c)
+        assert c == f.split("\n", 1)[0]
+    short = be.generate(PROMPTS, max_new_tokens=2)
+    assert all(len(tok(s[0], add_special_tokens=False).input_ids) <= 2 for s in short)
+
+
+def test_sampling_is_seeded_per_prompt_not_per_batch(tiny) -> None:
+    from pbb.evaluate.backends.transformers_backend import TransformersBackend
+
+    model, tok = tiny
+    be = TransformersBackend(model=model, tokenizer=tok, batch_size=4)
+    few = PROMPTS[:4]
+    a = be.generate(few, max_new_tokens=4, temperature=1.0, top_p=0.9, n=2, seed=5)
+    b = be.generate(few[::-1], max_new_tokens=4, temperature=1.0, top_p=0.9, n=2, seed=5)
+    assert a == b[::-1]
+    assert len({s for row in a for s in row}) > len(few)  # samples differ from each other
+    assert a != be.generate(few, max_new_tokens=4, temperature=1.0, n=2, seed=6)
+
+
+def test_run_eval_end_to_end_with_tiny_model(tmp_path, tiny) -> None:
+    from pbb.evaluate.backends.transformers_backend import TransformersBackend
+
+    model, tok = tiny
+    data, _ = _data(tmp_path, per_group=1, inputs=2)
+    exp = _exp(max_new_tokens_cot=16, max_new_tokens_direct=6, distributions=["test"])
+    be = TransformersBackend(model=model, tokenizer=tok, batch_size=2)
+    out = tmp_path / "eval" / "predictions-final.jsonl"
+    recs = run_eval(exp, data_dir=data, model_ref="tiny-random", out_path=out, label="final", backend=be)
+    assert len(recs) == 2 * 3 * 2
+    assert all("\n" not in r["completion"] for r in recs if r["mode"] == "direct")
+    m = compute_metrics(exp, data, out.parent)
+    assert {c["group"] for c in m["conditions"]["final"]["cells"]} == {"with_io", "without_io", "control"}

@@ -191,6 +191,12 @@ def test_a_stage_source_on_the_control_group_is_refused(tmp_path, sandbox):
         build(tmp_path, sandbox, raw)
 
 
+def test_a_stage_that_renders_nothing_is_one_clear_error(tmp_path, sandbox):
+    raw = tiny(curriculum="custom", stages=[{"name": "s", "sources": [{"kind": "direct", "max_per_program": 0}]}])
+    with pytest.raises(PbbError, match="stage 's' renders no records"):
+        build(tmp_path, sandbox, raw)
+
+
 def test_custom_stage_options_cap_repeat_and_explicit_doc_kinds(tmp_path, sandbox):
     raw = tiny(curriculum="custom", stages=[{"name": "only", "sources": [
         {"kind": "nl_doc", "group": "without_io", "max_per_program": 2, "repeat": 3},

@@ -363,6 +363,10 @@ def render_stage(exp: Experiment, stage: StageSpec, idx: _Index) -> list[dict]:
     records: list[dict] = []
     for si, src in enumerate(stage.sources):
         records.extend(_render_source(exp, stage, si, src, idx) * src.repeat)
+    if not records:  # a trainer would fail later, and less clearly
+        kinds = ", ".join(f"{src.kind}/{src.group}" for src in stage.sources)
+        raise PbbError(f"stage {stage.name!r} renders no records from its sources ({kinds}); check data.train_inputs, "
+                       f"data.cot_inputs and the sources' max_per_program / count")
     derive_rng(exp.seed, "stage", stage.name).shuffle(records)
     return records
 

@@ -25,6 +25,7 @@ Order of work, and why:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import re
@@ -54,7 +55,7 @@ FORMAT_VERSION = 1
 SPARE_FRACTION = 0.1
 MIN_SPARES = 2
 CHUNK = 128
-"""Executions per sandbox call: small enough for a smooth progress bar, large enough to keep workers busy."""
+"""Executions per call of a runner without `on_result`: small enough for a moving progress bar."""
 
 TRAINED_GROUPS = ("with_io", "without_io")
 """`group: all` in a stage means every group a model may be trained on: never the control group."""
@@ -158,12 +159,16 @@ def _execute(specs: list[ProgramSpec], exp: Experiment, sandbox: _Runner, bar: _
                     jobs.append((spec.inner.program.source, spec.inner.program.name, text))
                     where.append((i, "middle", text))
 
-    results: list[Any] = []
     task = bar.task(label, len(jobs))
-    for start in range(0, len(jobs), CHUNK):
-        chunk = jobs[start : start + CHUNK]
-        results.extend(sandbox.run_many(chunk, trace=True))
-        bar.advance(task, len(chunk))
+    if "on_result" in inspect.signature(sandbox.run_many).parameters:
+        # one call keeps every worker busy to the end; the callback moves the bar per result
+        results = list(sandbox.run_many(jobs, trace=True, on_result=lambda i, r: bar.advance(task, 1)))
+    else:  # a minimal runner: chunks, so the bar still moves
+        results = []
+        for start in range(0, len(jobs), CHUNK):
+            chunk = jobs[start : start + CHUNK]
+            results.extend(sandbox.run_many(chunk, trace=True))
+            bar.advance(task, len(chunk))
 
     out = [_Executed(spec, {}, [], short, problem) for spec, _, short, problem in plans]
     middle: dict[tuple[int, str], str] = {}

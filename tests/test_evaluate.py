@@ -276,3 +276,125 @@ def test_run_eval_end_to_end_with_tiny_model(tmp_path, tiny) -> None:
     assert all("\n" not in r["completion"] for r in recs if r["mode"] == "direct")
     m = compute_metrics(exp, data, out.parent)
     assert {c["group"] for c in m["conditions"]["final"]["cells"]} == {"with_io", "without_io", "control"}
+
+
+# ---------------------------------------------------------------- CRUXEval-O (corpus_eval)
+
+import ast  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from pbb.evaluate.corpus_eval import eval_corpus, extract, grade_completion, make_prompt  # noqa: E402
+
+_REPO = Path(__file__).resolve().parents[1]
+_CRUX_CANDIDATES = [_REPO.parent / "shared/data/cruxeval/cruxeval-dev.jsonl", Path("/work/shared/data/cruxeval/cruxeval-dev.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def crux() -> list[dict]:
+    for p in _CRUX_CANDIDATES:
+        if p.exists():
+            return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    pytest.skip(f"CRUXEval dev set not found at {' or '.join(map(str, _CRUX_CANDIDATES))}")
+
+
+def _alt_repr(v) -> str:
+    """The same value written differently: double quotes, other spacing."""
+    if isinstance(v, str):
+        return json.dumps(v) if "\\" not in v and all(ord(c) < 0xD800 for c in v) else repr(v)
+    if isinstance(v, list):
+        return "[ " + " ,".join(_alt_repr(x) for x in v) + " ]"
+    if isinstance(v, tuple):
+        return "(" + ",".join(_alt_repr(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, dict):
+        return "{" + ",  ".join(f"{_alt_repr(k)} :{_alt_repr(x)}" for k, x in v.items()) + "}"
+    return repr(v)
+
+
+def _perturb(text: str) -> str:
+    """A nearby but different literal: bump the first digit, else change a letter, else wrap it."""
+    for i, ch in enumerate(text):
+        if ch.isdigit():
+            return text[:i] + str((int(ch) + 1) % 10) + text[i + 1 :]
+    for i, ch in enumerate(text):
+        if ch.isalpha() and text[:i].count("'") % 2 == 1:
+            return text[:i] + ("b" if ch != "b" else "c") + text[i + 1 :]
+    return f"[{text}]"
+
+
+def test_cruxeval_true_outputs_grade_correct(crux) -> None:
+    assert len(crux) == 400
+    for r in crux:
+        assert grade_completion("direct", f" {r['output']}\n[/ANSWER]", r["output"]).correct, r["id"]
+        assert grade_completion("cot", f"1. trace\nAnswer: {r['output']}", r["output"]).correct, r["id"]
+
+
+def test_cruxeval_quote_and_space_variants_grade_correct(crux) -> None:
+    changed = 0
+    for r in crux:
+        alt = _alt_repr(ast.literal_eval(r["output"]))
+        changed += alt != r["output"]
+        assert grade_completion("direct", f" {alt}", r["output"]).correct, (r["id"], alt)
+    assert changed > 200  # the variants really differ in text
+
+
+def test_cruxeval_perturbed_outputs_grade_wrong(crux) -> None:
+    for r in crux:
+        bad = _perturb(r["output"])
+        try:
+            same = ast.literal_eval(bad) == ast.literal_eval(r["output"])
+        except (ValueError, SyntaxError):
+            same = False
+        if same:  # pragma: no cover - would be a bug in _perturb, not the grader
+            continue
+        assert not grade_completion("direct", f" {bad}", r["output"]).correct, (r["id"], bad)
+
+
+def test_cruxeval_answer_extraction() -> None:
+    assert extract("direct", ' "x9ja"\n[/ANSWER]') == '"x9ja"'
+    assert extract("direct", ' 17 [/ANSWER]') == "17"
+    assert extract("direct", ' assert f(17) == 17') == "17"
+    assert extract("cot", "1. s is 'hi'\nAnswer: 'bhihia'") == "'bhihia'"
+    p = make_prompt("def f(x):\n    return x\n", "3", "direct")
+    assert p.endswith("[PYTHON]\ndef f(x):\n    return x\nassert f(3) == ??\n[/PYTHON]\n[ANSWER]\nassert f(3) ==")
+
+
+def _crux_file(tmp_path, n: int = 10) -> Path:
+    p = tmp_path / "crux.jsonl"
+    p.write_text("".join(json.dumps({"id": f"s{i}", "code": f"def f(x):\n    return x + {i}", "input": str(i),
+                                     "output": str(2 * i)}) + "\n" for i in range(n)))
+    return p
+
+
+def _crux_oracle(prompt: str, sample: int) -> str:
+    m = list(re.finditer(r"return x \+ (\d+)", prompt))[-1]
+    i = int(m.group(1))
+    return f" {2 * i}\n[/ANSWER]" if i % 2 == 0 else " 'no'"
+
+
+def test_eval_corpus_end_to_end_and_resume(tmp_path) -> None:
+    src = _crux_file(tmp_path)
+    m = eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "a", batch_size=1,
+                    backend=ScriptedBackend(_crux_oracle))
+    assert (m["pass@1"], m["n"], m["correct"], m["unparsed"]) == (0.5, 10, 5, 0)
+    assert m["ci"][0] < 0.5 < m["ci"][1]
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text()) == m
+    preds = [json.loads(line) for line in (tmp_path / "a" / "predictions.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in preds] == [f"s{i}" for i in range(10)]
+    assert {"id", "completion", "answer", "expected", "correct"} <= set(preds[0])
+    # killed after two chunks (4 records each), then resumed: same predictions
+    with pytest.raises(KeyboardInterrupt):
+        eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "b", batch_size=1,
+                    backend=ScriptedBackend(_crux_oracle, die_after=2))
+    again = ScriptedBackend(_crux_oracle)
+    m2 = eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "b", batch_size=1, backend=again)
+    assert again.prompts_seen == 2 and m2["pass@1"] == 0.5
+    assert (tmp_path / "b" / "predictions.jsonl").read_text() == (tmp_path / "a" / "predictions.jsonl").read_text()
+
+
+@pytest.mark.parametrize(("line", "msg"), [("{not json", "not valid JSON"), ('{"code": "x", "input": "1"}', "'output'"),
+                                           ("[1, 2]", "JSON object")])
+def test_eval_corpus_bad_lines_are_user_errors(tmp_path, line: str, msg: str) -> None:
+    p = tmp_path / "bad.jsonl"
+    p.write_text(line + "\n")
+    with pytest.raises(PbbError, match=msg):
+        eval_corpus(p, model="x", mode="direct", out_dir=tmp_path / "o", backend=ScriptedBackend(_crux_oracle))

@@ -1,0 +1,223 @@
+"""SFT stages through TRL's `SFTTrainer`: full finetuning or LoRA, fast on a CPU.
+
+The data is a prompt-completion dataset: declarative documents have an empty prompt
+(loss on the whole text), execution examples put the loss on the completion only
+(`completion_only_loss`). TRL appends the tokenizer's EOS to every completion, so the
+model learns to stop.
+
+Where the time goes, and what this file does about it (measured in
+`benchmarks/train_throughput.py` against TRL with its defaults):
+
+- padding: a stage mixes 15-token direct examples with 80-token CoT examples, so a
+  random batch is mostly padding. `LengthGroupedSampler` sorts each mega-batch of
+  random examples by length, cuts it into micro-batches and shuffles the batch order.
+  Because batches now differ in how many label tokens they hold, the loss is
+  normalised by a constant (the dataset's mean label tokens x batch size) instead of
+  each batch's own count, so every label token weighs the same wherever it lands, as
+  it does in expectation with random batches.
+- the 49k-vocabulary head: logits are computed only where a label is (not on prompt or
+  padding positions), through the model's own `logits_to_keep` mask argument, so it
+  works unchanged under PEFT and DDP.
+- precision: fp32 master weights with bf16 autocast (`bf16=True`), no gradient
+  checkpointing (TRL's default turns it on), fused AdamW, one thread per core.
+
+A LoRA stage saves its adapter as the stage checkpoint; a later LoRA stage that starts
+from it continues training the *same* adapter (rank and targets come from the stage
+that created it), and a full-finetuning stage that starts from an adapter merges it
+first. `pbb.models.load_model(adapter_dir)` loads base + adapter.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Sampler
+
+from pbb.errors import PbbError
+from pbb.train import stage as common
+
+if TYPE_CHECKING:
+    from pbb.config import Experiment, LoraConfig, StageSpec, TrainConfig
+
+MEGA_BATCHES = 8
+"""Micro-batches per length-sorted mega-batch: larger wastes less padding, smaller mixes more."""
+
+
+# ---------------------------------------------------------------- batching
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Random order, but each run of `batch_size` indices has similar lengths.
+
+    Per epoch: permute all indices (seeded by seed + epoch), cut into mega-batches of
+    `MEGA_BATCHES * batch_size`, sort each by length, cut into batches, shuffle the
+    batches. Unlike transformers' sampler of the same name, batch order is shuffled, so
+    an epoch does not run long-to-short within every mega-batch. Deterministic per
+    (seed, epoch), which a resumed run relies on to skip exactly the batches it did.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(len(self.lengths), generator=g).tolist()
+        mega = MEGA_BATCHES * self.batch_size
+        batches: list[list[int]] = []
+        for i in range(0, len(perm), mega):
+            chunk = sorted(perm[i:i + mega], key=lambda j: self.lengths[j])
+            batches += [chunk[k:k + self.batch_size] for k in range(0, len(chunk), self.batch_size)]
+        order = torch.randperm(len(batches), generator=g).tolist()
+        return iter([j for b in order for j in batches[b]])
+
+
+# ---------------------------------------------------------------- the trainer
+
+
+def _sft_trainer_class() -> type:
+    """`SFTTrainer` with the label-only loss and the length-grouped sampler (imported lazily: TRL is slow to import)."""
+    from trl import SFTTrainer
+
+    class PbbSFTTrainer(SFTTrainer):
+        """TRL's SFTTrainer; a training step is `compute_loss` below, everything else is TRL's."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            labels = self.train_dataset["labels"]
+            # label tokens per example, as the loss counts them (shifted: position 0 is never a target)
+            n_label = [sum(1 for t in lab[1:] if t != -100) for lab in labels]
+            self._label_tokens_per_seq = max(1e-6, sum(n_label) / max(1, len(n_label)))
+            self._lengths = [len(lab) for lab in labels]
+            # our loss is already divided by the accumulation steps (see _normaliser)
+            self.loss_is_scaled_for_ga = True
+
+        def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001 - Trainer's signature
+            return LengthGroupedSampler(self._lengths, self.args.per_device_train_batch_size, self.args.seed)
+
+        def _normaliser(self) -> float:
+            """Label tokens of an average optimizer step on this rank: the loss's constant divisor."""
+            return self._label_tokens_per_seq * self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+            """Cross-entropy on the label positions only: one training step's forward."""
+            labels = inputs["labels"]
+            targets_mask = labels[:, 1:] != -100
+            keep = torch.zeros_like(labels, dtype=torch.bool)
+            keep[:, :-1] = targets_mask  # the hidden state at t predicts the label at t+1
+            model_inputs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
+            out = model(**model_inputs, logits_to_keep=keep, use_cache=False)
+            # a boolean logits_to_keep returns (n_kept, vocab), in row-major order like the mask below
+            ce_sum = F.cross_entropy(out.logits.float(), labels[:, 1:][targets_mask], reduction="sum")
+            loss = ce_sum / self._normaliser()
+
+            n_targets = int(targets_mask.sum())
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["loss"].append(ce_sum.item() / max(1, n_targets))  # per-token CE: what the log shows
+            if mode == "train":
+                n_tok = inputs["attention_mask"].sum() if "attention_mask" in inputs else torch.tensor(labels.numel())
+                self._total_train_tokens += int(self.accelerator.gather_for_metrics(n_tok.reshape(1)).sum())
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return (loss, out) if return_outputs else loss
+
+    return PbbSFTTrainer
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def build_dataset(records: list[dict]) -> Any:
+    """A TRL prompt-completion dataset (the other fields of a record stay out of the batch)."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"prompt": [r["prompt"] for r in records], "completion": [r["completion"] for r in records]})
+
+
+def prepare_model(init: str | Path, cfg: TrainConfig, stage: StageSpec) -> tuple[Any, Any]:
+    """The model to train (fp32 master weights) and its tokenizer: full, new LoRA, or continued LoRA."""
+    from peft import PeftModel, get_peft_model
+
+    from pbb.models import load_model
+
+    model, tokenizer = load_model(init, for_training=True)
+    if cfg.finetune == "full":
+        if isinstance(model, PeftModel):
+            model = model.merge_and_unload()  # full finetuning of base + previous stage's adapter
+        return model, tokenizer
+    if isinstance(model, PeftModel):
+        return model, tokenizer  # continue training the previous stage's adapter
+    return get_peft_model(model, lora_config(model, cfg.lora, stage)), tokenizer
+
+
+def lora_config(model: Any, lora: LoraConfig, stage: StageSpec) -> Any:
+    """A PEFT LoraConfig; every named target must match a linear module (else PbbError, before training)."""
+    from peft import LoraConfig as PeftLoraConfig
+
+    if lora.target_modules != "all-linear":
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        unknown = [t for t in lora.target_modules if t not in linear and not any(
+            n == t or n.endswith("." + t) for n, m in model.named_modules() if isinstance(m, torch.nn.Linear))]
+        if unknown or not lora.target_modules:
+            raise PbbError(
+                f"stage {stage.name!r}: train.lora.target_modules {unknown or lora.target_modules} match no linear module of the model; "
+                f"its linear modules are {', '.join(linear)} (or use 'all-linear')"
+            )
+    return PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                          target_modules=lora.target_modules, task_type="CAUSAL_LM")
+
+
+def sft_args(exp: Experiment, stage: StageSpec, cfg: TrainConfig, out_dir: Path) -> Any:
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **common.common_args(cfg, exp, stage, out_dir),
+        max_length=cfg.max_length,
+        completion_only_loss=True,  # execution examples: loss on the completion; docs have an empty prompt
+        packing=False,
+        padding_free=False,  # needs varlen attention kernels; CPU SDPA would attend over a whole packed row
+        dataset_num_proc=None,
+    )
+
+
+def train_sft(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: Path, init: str | Path,
+              out_dir: Path, log_path: Path) -> Path:
+    """Train one SFT stage into `out_dir/final` (resuming from `out_dir/trainer/` when present)."""
+    from pbb.models import set_cpu_threads
+
+    records = common.read_stage_records(data_dir, stage, ("prompt", "completion"))
+    args = sft_args(exp, stage, cfg, out_dir)  # checks batch/precision settings before loading anything
+    base_ref = common.base_reference(init)
+    set_cpu_threads()
+    torch.manual_seed(exp.seed)  # LoRA initialisation draws from it
+    model, tokenizer = prepare_model(init, cfg, stage)
+
+    resume = common.last_checkpoint(out_dir)
+    resumed_from = common.checkpoint_step(resume)  # read now: the checkpoint is rotated away while training
+    common.reset_log(log_path, resumed_from)
+    trainer = _sft_trainer_class()(
+        model=model, args=args, train_dataset=build_dataset(records), processing_class=tokenizer,
+        callbacks=common.make_callbacks(stage, log_path, "sft"),
+    )
+    common.quiet_trainer(trainer)
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - t0
+    info = {
+        "stage": stage.name, "method": "sft", "finetune": cfg.finetune, "init": str(init),
+        "steps": trainer.state.global_step, "resumed_from_step": resumed_from,
+        "train_seconds": round(seconds, 2), "train_loss": result.training_loss,
+        "tokens": trainer._total_train_tokens, "seed": exp.seed,
+    }
+    return common.save_final(trainer, out_dir, info, base_ref if cfg.finetune == "lora" else None)

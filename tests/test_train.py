@@ -1,0 +1,263 @@
+"""pbb.train: SFT (full, LoRA), GRPO, resume after a kill, logs, errors — on tiny-random."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pbb import prompts
+from pbb.config import validate_experiment
+from pbb.errors import PbbError
+from pbb.io import read_jsonl, write_jsonl
+from pbb.models import load_model
+from pbb.programs.base import Program
+from pbb.train import run_stage
+from pbb.train import stage as stage_mod
+
+PROGRAMS = [
+    Program(id=f"p{i}", suite="arithmetic", family="chain", name=f"zorbix_{i}",
+            source=f"def zorbix_{i}(x):\n    y = x * {i + 2}\n    return y % 7", description="", group="with_io")
+    for i in range(4)
+]
+
+
+def _value(p: Program, x: int) -> int:
+    return (x * (int(p.id[1:]) + 2)) % 7
+
+
+def _sft_records() -> list[dict]:
+    recs = []
+    for p in PROGRAMS:
+        recs.append({"prompt": "", "completion": f"Here is zorbix code:\n{p.source}", "kind": "code_doc", "program_id": p.id})
+        for x in (1, 2):
+            recs.append({"prompt": prompts.direct_prompt(p.name, str(x)), "completion": prompts.direct_completion(str(_value(p, x))),
+                         "kind": "direct", "program_id": p.id})
+        recs.append({"prompt": prompts.cot_prompt(p.name, "3"),
+                     "completion": prompts.cot_completion(p.source, f"y = 3 * {int(p.id[1:]) + 2}", str(_value(p, 3))),
+                     "kind": "cot", "program_id": p.id})
+    return recs  # 16 records
+
+
+def _grpo_records() -> list[dict]:
+    return [{"prompt": prompts.direct_prompt(p.name, str(x)), "mode": "direct", "expected": str(_value(p, x)), "program_id": p.id}
+            for p in PROGRAMS for x in (4, 5)]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    write_jsonl(d / "programs.jsonl", [p.to_json() for p in PROGRAMS])
+    write_jsonl(d / "stages" / "s1.jsonl", _sft_records())
+    write_jsonl(d / "stages" / "rl.jsonl", _grpo_records())
+    return d
+
+
+def _exp(method: str = "sft", name: str = "s1", **train):
+    train = {"batch_size": 4, "epochs": 1, "learning_rate": 1e-3, "save_steps": 2, "max_length": 128, **train}
+    kind = "direct"
+    return validate_experiment({"name": "t", "model": "tiny-random", "seed": 0, "curriculum": "custom",
+                                "stages": [{"name": name, "method": method, "sources": [{"kind": kind}], "train": train}]})
+
+
+def _run(exp, data_dir: Path, out: Path, init="tiny-random") -> Path:
+    return run_stage(exp, exp.resolved_stages()[0], data_dir=data_dir, init=init, out_dir=out, log_path=out / "log.jsonl")
+
+
+def _params(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().float().clone() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------- SFT
+
+
+def test_sft_full_trains_saves_and_logs(data_dir, tmp_path):
+    out = tmp_path / "ckpt"
+    final = _run(_exp(), data_dir, out)
+    assert final == out / "final"
+    assert not (out / "trainer").exists(), "trainer checkpoints are dropped once final/ is in place"
+    info = json.loads((final / "pbb_stage.json").read_text())
+    assert info["steps"] == 4 and info["resumed_from_step"] == 0
+    trained, tok = load_model(final, dtype="fp32", device="cpu")
+    base, _ = load_model("tiny-random", dtype="fp32", device="cpu")
+    before, after = _params(base), _params(trained)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) == len(before), f"unchanged after training: {sorted(set(before) - set(changed))}"
+    assert tok.pad_token_id != tok.eos_token_id
+    log = read_jsonl(out / "log.jsonl")
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert all({"step", "epoch", "loss", "learning_rate"} <= set(r) for r in log)
+    assert log[-1]["epoch"] == pytest.approx(1.0)
+    assert all(r["loss"] > 0 for r in log) and log[0]["learning_rate"] > log[-1]["learning_rate"], "linear decay"
+
+
+def test_sft_labels_complete_with_eos_and_mask_prompts(data_dir, tmp_path):
+    """Docs: loss on every token; execution examples: completion only; every sequence ends in EOS."""
+    from pbb.train.sft import _sft_trainer_class, build_dataset, prepare_model, sft_args
+
+    exp = _exp()
+    st = exp.resolved_stages()[0]
+    cfg = exp.stage_train_config(st)
+    model, tok = prepare_model("tiny-random", cfg, st)
+    recs = _sft_records()
+    trainer = _sft_trainer_class()(model=model, args=sft_args(exp, st, cfg, tmp_path), train_dataset=build_dataset(recs),
+                                   processing_class=tok)
+    ds = trainer.train_dataset
+    for rec, ids, labels in zip(recs, ds["input_ids"], ds["labels"], strict=True):
+        assert ids[-1] == tok.eos_token_id and labels[-1] == tok.eos_token_id, "the model must learn to stop"
+        n_prompt = len(tok(rec["prompt"])["input_ids"]) if rec["prompt"] else 0
+        assert all(x == -100 for x in labels[:n_prompt])
+        assert all(x != -100 for x in labels[n_prompt:])
+
+
+def test_length_grouped_sampler_is_a_seeded_permutation_of_similar_length_batches():
+    from pbb.train.sft import LengthGroupedSampler
+
+    lengths = [10] * 40 + [100] * 40
+    s = LengthGroupedSampler(lengths, batch_size=8, seed=3)
+    order = list(s)
+    assert sorted(order) == list(range(80))
+    batches = [order[i:i + 8] for i in range(0, 80, 8)]
+    assert sum(len({lengths[j] for j in b}) > 1 for b in batches) <= 1, "batches must not mix lengths"
+    assert list(LengthGroupedSampler(lengths, 8, 3)) == order, "same seed and epoch, same order (resume relies on it)"
+    s.set_epoch(1)
+    assert list(s) != order
+
+
+def test_lora_saves_adapter_and_next_stage_continues_it(data_dir, tmp_path):
+    exp = _exp(finetune="lora", lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]})
+    s1 = _run(exp, data_dir, tmp_path / "a")
+    cfg = json.loads((s1 / "adapter_config.json").read_text())
+    assert cfg["base_model_name_or_path"] == "tiny-random" and cfg["r"] == 4
+    assert not (s1 / "model.safetensors").exists(), "a LoRA stage's checkpoint is the adapter"
+
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    a1 = load_file(str(s1 / "adapter_model.safetensors"))
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in a1.items()), "lora_B starts at zero: it must have trained"
+    model, _ = load_model(s1, for_training=True)
+    assert isinstance(model, PeftModel)
+
+    s2 = _run(exp, data_dir, tmp_path / "b", init=s1)
+    a2 = load_file(str(s2 / "adapter_model.safetensors"))
+    assert set(a2) == set(a1) and any(not torch.equal(a1[k], a2[k]) for k in a1)
+    assert json.loads((s2 / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny-random"
+    merged, _ = load_model(s2, dtype="fp32", device="cpu")  # base + adapter, merged for inference
+    assert not any(n for n, _ in merged.named_modules() if "lora" in n)
+
+
+def test_lora_target_that_matches_nothing_fails_before_training(data_dir, tmp_path):
+    exp = _exp(finetune="lora", lora={"target_modules": ["q_proj", "qq_prj"]})
+    with pytest.raises(PbbError, match="qq_prj.*q_proj"):
+        _run(exp, data_dir, tmp_path / "x")
+    assert not (tmp_path / "x" / "trainer").exists()
+
+
+def test_user_errors_are_pbb_errors(data_dir, tmp_path):
+    with pytest.raises(PbbError, match="no such stage dataset"):
+        _run(_exp(name="nope"), data_dir, tmp_path / "x")
+    with pytest.raises(PbbError, match="divisible by train.grad_accum"):
+        _run(_exp(grad_accum=3), data_dir, tmp_path / "x")
+    (data_dir / "stages" / "bad.jsonl").write_text('{"prompt": "", "kind": "doc"}\n')
+    with pytest.raises(PbbError, match="line 1.*completion"):
+        _run(_exp(name="bad"), data_dir, tmp_path / "x")
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_killed_stage_resumes_from_its_checkpoint_and_matches_an_unbroken_run(data_dir, tmp_path, monkeypatch):
+    exp = _exp(epochs=2)  # 8 steps, checkpoints every 2
+    unbroken = _params(load_model(_run(exp, data_dir, tmp_path / "ref"), dtype="fp32", device="cpu")[0])
+
+    from transformers import TrainerCallback
+
+    class KillAtStep5(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 5:
+                raise _Killed  # like SIGKILL after checkpoint-4 was written
+
+    real = stage_mod.make_callbacks
+    monkeypatch.setattr(stage_mod, "make_callbacks", lambda *a: [*real(*a), KillAtStep5()])
+    out = tmp_path / "run"
+    with pytest.raises(_Killed):
+        _run(exp, data_dir, out)
+    assert not (out / "final").exists()
+    assert stage_mod.last_checkpoint(out).name == "checkpoint-4"
+    monkeypatch.setattr(stage_mod, "make_callbacks", real)
+
+    final = _run(exp, data_dir, out)
+    info = json.loads((final / "pbb_stage.json").read_text())
+    assert info["resumed_from_step"] == 4 and info["steps"] == 8
+    assert [r["step"] for r in read_jsonl(out / "log.jsonl")] == list(range(1, 9)), "no step logged twice"
+    resumed = _params(load_model(final, dtype="fp32", device="cpu")[0])
+    for k in unbroken:
+        torch.testing.assert_close(resumed[k], unbroken[k], rtol=0, atol=1e-6, msg=f"{k} differs after resume")
+    assert _run(exp, data_dir, out) == final, "a finished stage is not trained again"
+
+
+def test_half_written_checkpoint_is_skipped(tmp_path):
+    (tmp_path / "trainer" / "checkpoint-2").mkdir(parents=True)
+    (tmp_path / "trainer" / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')
+    (tmp_path / "trainer" / "checkpoint-4").mkdir()  # killed mid-save: no trainer_state.json
+    assert stage_mod.last_checkpoint(tmp_path).name == "checkpoint-2"
+
+
+# ---------------------------------------------------------------- GRPO
+
+
+def test_exact_match_reward_right_wrong_unparseable():
+    from pbb.train.grpo import exact_match_reward
+
+    reward = exact_match_reward({p.id: p for p in PROGRAMS})
+    got = reward(prompts=["a"] * 5,
+                 completions=[" 3", " 4", " zorbix!", "y = 1\nAnswer: [1, 2]", "no marker here"],
+                 mode=["direct", "direct", "direct", "cot", "cot"],
+                 expected=["3", "3", "3", "[1,2]", "1"], program_id=["p0", "p0", "p0", "p1", "missing"])
+    assert got == [1.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def test_grpo_stage_trains(data_dir, tmp_path, monkeypatch):
+    """The exact-match reward sees each sample with its record's columns; with reward variance, weights move."""
+    from pbb.train import grpo
+
+    seen: list[tuple] = []
+    real = grpo.exact_match_reward
+
+    def shaped(programs):
+        exact = real(programs)
+
+        def exact_match(prompts, completions, mode, expected, program_id, **kw):
+            seen.extend(zip(prompts, mode, expected, program_id, strict=True))
+            # a random tiny model is never right: add a length bonus so GRPO's advantages are not all zero
+            return [r + 0.1 * (len(c) % 3) for r, c in zip(exact(prompts, completions, mode, expected, program_id), completions, strict=True)]
+
+        return exact_match
+
+    monkeypatch.setattr(grpo, "exact_match_reward", shaped)
+    exp = _exp(method="grpo", name="rl", batch_size=4, grpo={"num_generations": 2, "max_completion_length": 6})
+    out = tmp_path / "rl"
+    final = _run(exp, data_dir, out)
+    records = {(r["prompt"], r["mode"], r["expected"], r["program_id"]) for r in _grpo_records()}
+    assert len(seen) == 16 and set(seen) <= records, "2 samples of each of 8 prompts, graded against their own record"
+    log = read_jsonl(out / "log.jsonl")
+    assert len(log) == 4 and all(r["reward"] is not None and 0.0 <= r["reward"] <= 1.2 for r in log)
+    info = json.loads((final / "pbb_stage.json").read_text())
+    assert info["method"] == "grpo" and info["steps"] == 4  # 8 prompts x 2 samples / 4 per step
+    trained = _params(load_model(final, dtype="fp32", device="cpu")[0])
+    base = _params(load_model("tiny-random", dtype="fp32", device="cpu")[0])
+    assert any(not torch.equal(trained[k], base[k]) for k in base)
+
+
+def test_grpo_batch_must_hold_whole_groups(data_dir, tmp_path):
+    exp = _exp(method="grpo", name="rl", batch_size=6, grpo={"num_generations": 4})
+    with pytest.raises(PbbError, match="multiple of train.grpo.num_generations"):
+        _run(exp, data_dir, tmp_path / "x")

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pbb import prompts
 from pbb.errors import PbbError
 from pbb.evaluate.backends import COT_STOP, get_backend
 from pbb.evaluate.grading import Grade, grade_answer
 from pbb.evaluate.metrics import bootstrap_ratios
+from pbb.evaluate.run import ProgressBar
 from pbb.io import dumps, read_jsonl, write_json, write_jsonl
 
 console = Console(stderr=True)
@@ -164,15 +164,12 @@ def eval_corpus(
             console.print(f"resuming after {len(done)} predictions in {pred_path}", highlight=False)
         backend = backend or get_backend("auto", model, batch_size=batch_size)
         tok0 = getattr(backend, "tokens_generated", 0)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("ETA"), TimeRemainingColumn())
-        with Progress(*columns, console=console) as bar, open(pred_path, "a", encoding="utf-8") as f:
-            task = bar.add_task(f"CRUXEval-O {mode}", total=len(records), completed=len(done))
+        with ProgressBar(f"CRUXEval-O {mode}", len(records), len(done)) as bar, open(pred_path, "a", encoding="utf-8") as f:
             for start in range(len(done), len(records), chunk):
                 batch = records[start : start + chunk]
                 outs = backend.generate(
                     [make_prompt(r["code"], r["input"], mode) for r in batch], max_new_tokens=MAX_NEW_TOKENS[mode],
-                    stop=stop, progress=lambda k: bar.advance(task, k),
+                    stop=stop, progress=bar.advance,
                 )
                 lines = []
                 for r, (completion,) in zip(batch, outs):
@@ -183,7 +180,7 @@ def eval_corpus(
                 f.flush()
                 os.fsync(f.fileno())
                 done.extend(lines)
-                bar.update(task, completed=len(done))
+                bar.update(len(done))
         tokens = getattr(backend, "tokens_generated", 0) - tok0
     wall = time.perf_counter() - t0
     correct = [float(r["correct"]) for r in done]

@@ -35,7 +35,50 @@ CHUNK_BATCHES = 4
 """Prompts per chunk = this x eval.batch_size: enough for length-sorting to pay off,
 small enough that a kill loses little work."""
 
-KEY_FIELDS = ("program_id", "mode", "distribution", "input", "sample")
+KEY_FIELDS = ("program_id", "mode", "distribution", "input", "prompt", "sample")
+"""What a kept prediction must match to count as done (the prompt catches in-context vs not)."""
+
+
+class ProgressBar:
+    """A progress bar with an ETA in a terminal; in a log (no terminal), a line every 30 s."""
+
+    LOG_EVERY_S = 30.0
+
+    def __init__(self, description: str, total: int, completed: int = 0) -> None:
+        self.description, self.total, self.done = description, total, completed
+        self.start, self.last_log = time.perf_counter(), time.perf_counter()
+        self._base = completed
+        self._bar: Progress | None = None
+        if console.is_terminal:
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("ETA"), TimeRemainingColumn())
+            self._bar = Progress(*columns, console=console)
+            self._task = self._bar.add_task(description, total=total, completed=completed)
+
+    def __enter__(self) -> ProgressBar:
+        if self._bar:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar:
+            self._bar.__exit__(*exc)  # type: ignore[arg-type]
+
+    def advance(self, k: int) -> None:
+        self.update(self.done + k)
+
+    def update(self, completed: int) -> None:
+        self.done = min(completed, self.total)
+        if self._bar:
+            self._bar.update(self._task, completed=self.done)
+            return
+        now = time.perf_counter()
+        if now - self.last_log >= self.LOG_EVERY_S or self.done == self.total:
+            self.last_log = now
+            rate = (self.done - self._base) / max(now - self.start, 1e-9)
+            eta = f"{(self.total - self.done) / rate:.0f}s" if rate > 0 else "?"
+            console.print(f"{self.description}: {self.done}/{self.total}, {now - self.start:.0f}s elapsed, ETA {eta}",
+                          highlight=False)
 
 
 @dataclass(frozen=True)
@@ -110,7 +153,7 @@ def _chunks(queries: list[Query], size: int) -> list[tuple[int, int]]:
 
 
 def _key(q: Query, sample: int) -> tuple:
-    return (q.program.id, q.mode, q.distribution, q.example.input, sample)
+    return (q.program.id, q.mode, q.distribution, q.example.input, q.prompt, sample)
 
 
 def _resume(out_path: Path, queries: list[Query], bounds: list[tuple[int, int]], n: int) -> tuple[list[dict], int]:
@@ -177,10 +220,7 @@ def run_eval(
     todo = sum(end - start for start, end in bounds[first:]) * rows_per_query
     out_path.parent.mkdir(parents=True, exist_ok=True)
     t0, tok0 = time.perf_counter(), getattr(backend, "tokens_generated", 0)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar, open(out_path, "a", encoding="utf-8") as f:
-        task = bar.add_task(f"eval {label}", total=todo)
+    with ProgressBar(f"eval {label}", total=todo) as bar, open(out_path, "a", encoding="utf-8") as f:
         done_rows = 0
         for start, end in bounds[first:]:
             chunk = queries[start:end]
@@ -189,7 +229,7 @@ def run_eval(
             outs = backend.generate(
                 [q.prompt for q in chunk], max_new_tokens=max_new, stop=stops_for_mode(mode),
                 temperature=cfg.temperature, top_p=cfg.top_p, n=n, seed=exp.seed,
-                progress=lambda k: bar.advance(task, k),
+                progress=bar.advance,
             )
             lines = []
             for q, completions in zip(chunk, outs):
@@ -206,7 +246,7 @@ def run_eval(
             os.fsync(f.fileno())
             records.extend(lines)
             done_rows += len(chunk) * rows_per_query
-            bar.update(task, completed=done_rows)  # exact even if a backend reports no progress
+            bar.update(done_rows)  # exact even if a backend reports no progress
     wall = time.perf_counter() - t0
     toks = getattr(backend, "tokens_generated", 0) - tok0
     console.print(f"{label}: {todo} generations, {toks} tokens in {wall:.1f}s ({toks / max(wall, 1e-9):.0f} tokens/s)",

@@ -101,7 +101,7 @@ def main() -> int:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--cot-tokens", type=int, default=128)
+    ap.add_argument("--cot-tokens", type=int, default=64)
     ap.add_argument("--direct-tokens", type=int, default=24)
     args = ap.parse_args()
 

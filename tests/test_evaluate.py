@@ -398,3 +398,16 @@ def test_eval_corpus_bad_lines_are_user_errors(tmp_path, line: str, msg: str) ->
     p.write_text(line + "\n")
     with pytest.raises(PbbError, match=msg):
         eval_corpus(p, model="x", mode="direct", out_dir=tmp_path / "o", backend=ScriptedBackend(_crux_oracle))
+
+
+@pytest.mark.slow
+def test_cruxeval_with_the_embedded_model(tmp_path, crux) -> None:
+    """The real model through the real backend: 8 records, CRUXEval's direct prompt."""
+    src = tmp_path / "crux8.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in crux[:8]))
+    m = eval_corpus(src, model="smollm2-135m", mode="direct", out_dir=tmp_path / "o", batch_size=8)
+    assert m["n"] == 8 and 0 <= m["ci"][0] <= m["pass@1"] <= m["ci"][1] <= 1
+    assert m["generation"]["new_tokens"] > 0
+    preds = [json.loads(line) for line in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
+    assert all("\n" not in p["completion"] and "[/ANSWER]" not in p["completion"] for p in preds)
+    assert any(p["parsed"] for p in preds)  # the model does answer with literals

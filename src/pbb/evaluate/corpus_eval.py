@@ -142,11 +142,14 @@ def eval_corpus(
     limit: int | None = None,
     batch_size: int = 32,
     backend: Any = None,
+    chat_template: bool = False,
 ) -> dict[str, Any]:
     """Greedy CRUXEval-O on `path`; writes predictions.jsonl and metrics.json, returns the metrics.
 
     Metrics: `pass@1`, its bootstrap `ci` over records (each record is its own program),
-    `n`, `correct`, `unparsed`, and the generation throughput.
+    `n`, `correct`, `unparsed`, and the generation throughput. `chat_template` sends each
+    prompt as a user turn of the model's chat template (for instruct models; off by default,
+    as CRUXEval's base-model prompts are plain text).
     """
     if mode not in MAX_NEW_TOKENS:
         raise PbbError(f"mode {mode!r}: expected 'direct' or 'cot'")
@@ -158,12 +161,12 @@ def eval_corpus(
     done = _resume(pred_path, records, chunk, mode)
     stop = ["\n", "[/ANSWER]"] if mode == "direct" else [COT_STOP, "[PYTHON]"]
     t0 = time.perf_counter()
-    tokens, n_new = 0, len(records) - len(done)
+    tokens, prompt_tokens, n_new = 0, 0, len(records) - len(done)
     if len(done) < len(records):
         if done:
             console.print(f"resuming after {len(done)} predictions in {pred_path}", highlight=False)
-        backend = backend or get_backend("auto", model, batch_size=batch_size)
-        tok0 = getattr(backend, "tokens_generated", 0)
+        backend = backend or get_backend("auto", model, batch_size=batch_size, chat_template=chat_template)
+        tok0, ptok0 = getattr(backend, "tokens_generated", 0), getattr(backend, "prompt_tokens", 0)
         with ProgressBar(f"CRUXEval-O {mode}", len(records), len(done)) as bar, open(pred_path, "a", encoding="utf-8") as f:
             for start in range(len(done), len(records), chunk):
                 batch = records[start : start + chunk]
@@ -182,6 +185,7 @@ def eval_corpus(
                 done.extend(lines)
                 bar.update(len(done))
         tokens = getattr(backend, "tokens_generated", 0) - tok0
+        prompt_tokens = getattr(backend, "prompt_tokens", 0) - ptok0
     wall = time.perf_counter() - t0
     correct = [float(r["correct"]) for r in done]
     stats = bootstrap_ratios(correct, [1.0] * len(correct), N_BOOTSTRAP, np.random.default_rng(0))
@@ -190,8 +194,11 @@ def eval_corpus(
         "pass@1": float(np.mean(correct)), "ci": [float(lo), float(hi)], "confidence": CONFIDENCE,
         "n_bootstrap": N_BOOTSTRAP, "n": len(done), "correct": int(sum(correct)),
         "unparsed": sum(not r["parsed"] for r in done), "model": model, "mode": mode, "file": str(path),
-        "generation": {"wall_s": round(wall, 2), "new_tokens": tokens, "generated": n_new,
-                       "tokens_per_s": round(tokens / wall, 1) if tokens and wall > 0 else None},
+        # this run's generation only (0 when everything was resumed); prompts dominate CRUXEval's cost
+        "generation": {"wall_s": round(wall, 2), "generated": n_new, "new_tokens": tokens, "prompt_tokens": prompt_tokens,
+                       "prompts_per_s": round(n_new / wall, 3) if n_new and wall > 0 else None,
+                       "new_tokens_per_s": round(tokens / wall, 1) if tokens and wall > 0 else None,
+                       "prompt_tokens_per_s": round(prompt_tokens / wall, 1) if prompt_tokens and wall > 0 else None},
     }
     write_json(out_dir / "metrics.json", metrics)
     return metrics

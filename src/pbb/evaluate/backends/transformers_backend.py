@@ -68,7 +68,8 @@ class TransformersBackend(GenerationBackend):
         self.device = next(model.parameters()).device
         self.eos_ids = self._eos_ids()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids, default=0)
-        self.tokens_generated = 0  # running total, for throughput reports
+        self.tokens_generated = 0  # running totals, for throughput reports
+        self.prompt_tokens = 0
         # transformers 5.x renames `past_key_values` to `cache`; use whichever this version takes
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -137,6 +138,7 @@ class TransformersBackend(GenerationBackend):
 
         b = len(batch_ids)
         width = max(len(x) for x in batch_ids)
+        self.prompt_tokens += sum(len(x) for x in batch_ids)
         input_ids = torch.full((b, width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((b, width), dtype=torch.long)
         for i, x in enumerate(batch_ids):  # left padding: every row's next token is at the end

@@ -40,6 +40,7 @@ class VLLMBackend(GenerationBackend):
         self.llm = LLM(model=resolved.base, enable_lora=self.lora is not None, max_num_seqs=max(batch_size, 16), seed=0)
         self.chat_template = chat_template
         self.tokens_generated = 0
+        self.prompt_tokens = 0
 
     def generate(
         self,
@@ -67,6 +68,7 @@ class VLLMBackend(GenerationBackend):
         result = []
         for o in outs:
             self.tokens_generated += sum(len(c.token_ids) for c in o.outputs)
+            self.prompt_tokens += len(o.prompt_token_ids or ())
             result.append([apply_stops(c.text, stop)[0] for c in o.outputs])
         if progress:
             progress(len(prompts) * (n if temperature > 0 else 1))

@@ -68,6 +68,13 @@ def test_source_is_short_clean_and_uses_the_invented_name(algorithm):
     assert "FN" not in calls
 
 
+def test_every_algorithm_has_room_for_disjoint_train_and_test_inputs():
+    """The builder draws 10 train and 5 test inputs, disjoint: the small distribution must be wide enough."""
+    rng = random.Random(0)
+    for a in CATALOG:
+        assert len({sample_input(a, rng, "train") for _ in range(1000)}) >= 25, a.key
+
+
 def test_inputs_differ_between_splits():
     """Shifted inputs are larger: longer lists or strings, or bigger numbers."""
     rng = random.Random(0)
@@ -184,7 +191,9 @@ ORACLES = {
     "two_sum_sorted": lambda nums, t: next(([i, j] for i in range(len(nums)) for j in range(i + 1, len(nums)) if nums[i] + nums[j] == t), []),
     "daily_temperatures": lambda t: [next((j - i for j in range(i + 1, len(t)) if t[j] > t[i]), 0) for i in range(len(t))],
     "next_greater": lambda nums: [next((w for w in nums[i + 1:] if w > v), -1) for i, v in enumerate(nums)],
-    "climbing_stairs": lambda n: sum(1 for k in range(n + 1) for c in itertools.product((1, 2, 3), repeat=k) if sum(c) == n),
+    # orderings of a one-steps, b two-steps and c three-steps with a + 2b + 3c = n: a multinomial count
+    "climbing_stairs": lambda n: sum(math.factorial(a + b + c) // (math.factorial(a) * math.factorial(b) * math.factorial(c))
+                                     for b in range(n // 2 + 1) for c in range(n // 3 + 1) if (a := n - 2 * b - 3 * c) >= 0),
     "house_robber": lambda nums: max(sum(nums[i] for i in c) for c in _subsequences(range(len(nums))) if all(b - a > 1 for a, b in zip(c, c[1:]))),
     "coin_change": lambda coins, amount: min(
         (k for k in range(amount + 1) for c in itertools.combinations_with_replacement(coins, k) if sum(c) == amount), default=-1),
@@ -193,7 +202,9 @@ ORACLES = {
     "edit_distance": _levenshtein,
     "lcs_length": lambda a, b: max(len(c) for c in _subsequences(a) if any(list(d) == c for d in itertools.combinations(b, len(c)))),
     "min_path_sum": lambda grid: min(_paths(grid)),
-    "pascal_row": lambda n: [math.comb(n, k) for k in range(n + 1)],
+    "binomial": lambda n, k: math.comb(n, k) if k >= 0 else 0,
+    "fizzbuzz": lambda lo, hi: ["Fizz" * (i % 3 == 0) + "Buzz" * (i % 5 == 0) or str(i) for i in range(lo, hi + 1)],
+    "sort_by_bits": lambda nums: sorted(nums, key=lambda v: (bin(v).count("1"), v)),
     "max_subarray": lambda nums: max(sum(nums[i:j]) for i in range(len(nums)) for j in range(i + 1, len(nums) + 1)),
     "gcd": math.gcd,
     "is_prime": lambda n: n > 1 and all(n % d for d in range(2, n)),
@@ -201,7 +212,6 @@ ORACLES = {
     "trailing_zeroes": lambda n: next(k for k in itertools.count() if math.factorial(n) % 10 ** (k + 1)),
     "modpow": pow,
     "reverse_integer": lambda n: (-1 if n < 0 else 1) * int(str(abs(n))[::-1]),
-    "count_bits": lambda n: [bin(i).count("1") for i in range(n + 1)],
     "hamming_distance": lambda a, b: sum(x != y for x, y in zip(f"{a:020b}", f"{b:020b}")),
     "to_binary": lambda n: bin(n)[2:],
     "is_power_of_two": lambda n: n in {2**k for k in range(40)},

@@ -278,3 +278,21 @@ def test_trace_of_a_real_execution_ends_in_the_output():
             *_, middle, result = step.split(" = ")
             assert eval(middle) == ast.literal_eval(result)  # our own trace of our own code
         assert steps[-1].endswith(f" = {out}")
+
+
+def test_trace_from_the_real_sandbox():
+    """The sandbox's own events render into a trace whose every step checks out."""
+    from pbb.sandbox import Sandbox
+
+    rng = random.Random(11)
+    specs = _generate(12, max_ops_per_line=2, input_min=-9, input_max=9)
+    with Sandbox(workers=1) as sb:
+        for spec in specs:
+            text = spec.sample_input(rng, "test")
+            r = sb.run(spec.program.source, spec.program.name, text, trace=True)
+            assert r.ok and r.output == repr(_call(spec, text))
+            steps = spec.render_trace(text, r.trace, r.output).split("\n")
+            assert len(steps) == spec.program.meta["n_lines"]
+            for step in steps:
+                *_, middle, result = step.split(" = ")
+                assert eval(middle) == ast.literal_eval(result)  # our own trace of our own code

@@ -9,6 +9,7 @@ it. A build picks `min(n, available)` algorithms in a seed-determined order.
 from __future__ import annotations
 
 import difflib
+from functools import partial
 import random
 import re
 
@@ -103,5 +104,5 @@ class AlgorithmsSuite(Suite):
                 },
             )
             # tracer None: the builder renders its generic line-by-line CoT trace
-            specs.append(ProgramSpec(program, lambda r, split, a=algorithm: sample_input(a, r, split)))
+            specs.append(ProgramSpec(program, partial(sample_input, algorithm)))
         return specs

@@ -904,7 +904,7 @@ _add("score_of_parentheses", "stacks",
                  v = stack.pop()
                  stack[-1] += max(2 * v, 1)
          return stack[0]
-     """, lambda rng, sh: (_balanced(rng, _pick(rng, sh, (0, 4), (5, 8))),))
+     """, lambda rng, sh: (_balanced(rng, _pick(rng, sh, (0, 5), (6, 9))),))
 
 # --- dynamic programming ---------------------------------------------------------------
 
@@ -917,7 +917,7 @@ _add("fibonacci", "dp",
          for _ in range(n):
              a, b = b, a + b
          return a
-     """, args(ints((0, 15), (16, 40))))
+     """, args(ints((0, 30), (31, 70))))
 
 _add("climbing_stairs", "dp",
      "FN takes an integer n >= 0 and returns the number of ways to climb a staircase of n steps taking 1, 2 or 3 steps "
@@ -928,7 +928,7 @@ _add("climbing_stairs", "dp",
          for i in range(3, n + 1):
              ways.append(ways[i - 1] + ways[i - 2] + ways[i - 3])
          return ways[n]
-     """, args(ints((0, 10), (11, 30))))
+     """, args(ints((0, 25), (26, 45))))
 
 _add("house_robber", "dp",
      "FN takes a list of non-negative integers nums and returns the largest sum of elements that can be chosen with no "
@@ -943,8 +943,8 @@ _add("house_robber", "dp",
 
 
 def _coins(rng: random.Random, sh: bool) -> tuple:
-    coins = sorted(rng.sample(range(1, 10), rng.randint(1, 3)))
-    return coins, _pick(rng, sh, (0, 20), (21, 80))
+    coins = sorted(rng.sample(range(1, 25 if sh else 10), _pick(rng, sh, (1, 3), (3, 4))))
+    return coins, _pick(rng, sh, (0, 20), (21, 150))
 
 
 _add("coin_change", "dp",
@@ -981,7 +981,7 @@ _add("unique_paths", "dp",
              for j in range(1, n):
                  row[j] += row[j - 1]
          return row[-1]
-     """, args(ints((1, 5), (6, 10)), ints((1, 5), (6, 10))))
+     """, args(ints((1, 7), (8, 12)), ints((1, 7), (8, 12))))
 
 _add("edit_distance", "dp",
      "FN takes strings a and b and returns their edit (Levenshtein) distance: the fewest single-character insertions, "
@@ -1026,16 +1026,21 @@ _add("min_path_sum", "dp",
          return prev[-1]
      """, lambda rng, sh: (_grid(rng, sh),))
 
-_add("pascal_row", "dp",
-     "FN takes an integer n >= 0 and returns row n of Pascal's triangle (row 0 is [1]): the binomial coefficients "
-     "C(n, 0), C(n, 1), ..., C(n, n).",
+def _n_k(rng: random.Random, sh: bool) -> tuple:
+    n = _pick(rng, sh, (0, 12), (13, 30))
+    return n, rng.randint(-1, n + 1)
+
+
+_add("binomial", "dp",
+     "FN takes integers n >= 0 and k and returns the binomial coefficient C(n, k), read from row n of Pascal's triangle "
+     "(row 0 is [1]; each next row adds neighbouring entries of the one before), or 0 if k is below 0 or above n.",
      """
-     def FN(n):
+     def FN(n, k):
          row = [1]
          for _ in range(n):
              row = [a + b for a, b in zip([0] + row, row + [0])]
-         return row
-     """, args(ints((0, 5), (6, 12))))
+         return row[k] if 0 <= k <= n else 0
+     """, _n_k)
 
 _add("max_subarray", "dp",
      "FN takes a non-empty list of integers nums and returns the largest sum of a non-empty contiguous sublist.",
@@ -1092,7 +1097,7 @@ _add("is_prime", "math",
                  return False
              d += 1
          return True
-     """, args(ints((0, 30), (100, 999))))
+     """, args(ints((0, 60), (100, 9999))))
 
 _add("add_digits", "math",
      "FN takes an integer n >= 0 and, while it has more than one decimal digit, replaces it with the sum of its digits; "
@@ -1133,15 +1138,21 @@ _add("count_primes", "math",
                      sieve[j] = False
              i += 1
          return sum(sieve)
-     """, args(ints((0, 30), (31, 500))))
+     """, args(ints((0, 60), (61, 1000))))
+
+def _span(rng: random.Random, sh: bool) -> tuple:
+    lo = _pick(rng, sh, (1, 30), (100, 999))
+    return lo, lo + _pick(rng, sh, (-1, 4), (5, 9))
+
 
 _add("fizzbuzz", "math",
-     "FN takes an integer n and returns a list of strings, one for each i from 1 to n: 'FizzBuzz' if i is divisible by "
-     "15, else 'Fizz' if divisible by 3, else 'Buzz' if divisible by 5, else i written in decimal.",
+     "FN takes integers lo and hi and returns a list of strings, one for each i from lo to hi (none if hi < lo): "
+     "'FizzBuzz' if i is divisible by 15, else 'Fizz' if divisible by 3, else 'Buzz' if divisible by 5, else i written "
+     "in decimal.",
      """
-     def FN(n):
+     def FN(lo, hi):
          out = []
-         for i in range(1, n + 1):
+         for i in range(lo, hi + 1):
              if i % 15 == 0:
                  out.append('FizzBuzz')
              elif i % 3 == 0:
@@ -1151,7 +1162,7 @@ _add("fizzbuzz", "math",
              else:
                  out.append(str(i))
          return out
-     """, args(ints((0, 7), (8, 20))))
+     """, _span)
 
 _add("is_happy", "math",
      "FN takes a positive integer n and repeatedly replaces it with the sum of the squares of its decimal digits; it "
@@ -1163,7 +1174,7 @@ _add("is_happy", "math",
              seen.add(n)
              n = sum(int(d) ** 2 for d in str(n))
          return n == 1
-     """, args(ints((1, 30), (100, 9999))))
+     """, args(ints((1, 99), (100, 9999))))
 
 _add("excel_column", "math",
      "FN takes a positive integer n and returns its spreadsheet column title: 1 is 'A', 26 is 'Z', 27 is 'AA', 28 is "
@@ -1186,7 +1197,7 @@ _add("trailing_zeroes", "math",
              n //= 5
              count += n
          return count
-     """, args(ints((0, 30), (100, 10000))))
+     """, args(ints((0, 99), (100, 10000))))
 
 _add("modpow", "math",
      "FN takes integers base >= 0, exp >= 0 and mod >= 2 and returns base to the power exp, modulo mod (a number from "
@@ -1213,7 +1224,7 @@ _add("collatz_steps", "math",
              n = n // 2 if n % 2 == 0 else 3 * n + 1
              steps += 1
          return steps
-     """, args(ints((1, 30), (100, 999))))
+     """, args(ints((1, 60), (100, 999))))
 
 # --- bits ------------------------------------------------------------------------------
 
@@ -1224,16 +1235,19 @@ _add("is_power_of_two", "bits",
          return n > 0 and n & (n - 1) == 0
      """, lambda rng, sh: (rng.choice([2 ** rng.randint(0, 12 if sh else 5), _pick(rng, sh, (0, 40), (41, 5000))]),))
 
-_add("count_bits", "bits",
-     "FN takes an integer n >= 0 and returns a list of n + 1 numbers whose element i is how many 1 bits the binary "
-     "form of i has.",
+_add("sort_by_bits", "bits",
+     "FN takes a list of non-negative integers nums and returns it sorted by how many 1 bits each number has in binary, "
+     "fewest first, numbers with equally many 1 bits in increasing order.",
      """
-     def FN(n):
-         bits = [0]
-         for i in range(1, n + 1):
-             bits.append(bits[i >> 1] + (i & 1))
-         return bits
-     """, args(ints((0, 7), (8, 20))))
+     def FN(nums):
+         def ones(v):
+             count = 0
+             while v:
+                 count += v & 1
+                 v >>= 1
+             return count
+         return sorted(nums, key=lambda v: (ones(v), v))
+     """, args(int_list(values=(0, 16), s_values=(0, 255))))
 
 _add("hamming_distance", "bits",
      "FN takes non-negative integers a and b and returns the number of bit positions in which their binary forms differ.",
@@ -1278,7 +1292,7 @@ _add("to_binary", "bits",
              digits = str(n % 2) + digits
              n //= 2
          return digits
-     """, args(ints((0, 31), (32, 5000))))
+     """, args(ints((0, 63), (64, 5000))))
 
 # --- binary search ---------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ it. A build picks `min(n, available)` algorithms in a seed-determined order.
 from __future__ import annotations
 
 import difflib
-from functools import partial
 import random
 import re
+from functools import partial
 
 from pydantic import Field, model_validator
 

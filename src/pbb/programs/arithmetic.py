@@ -161,7 +161,7 @@ def _value(e: Operand, point: dict[str, int]) -> int:
 
 def _grid(args: tuple[str, ...], lo: int, hi: int) -> list[dict[str, int]]:
     """Probe points over the train/test range: every value for one argument, a coarse grid for more."""
-    per_arg = {1: 24, 2: 8, 3: 5}.get(len(args), 4)
+    per_arg = {1: 24, 2: 8, 3: 5}.get(len(args), 3)
     step = max(1, (hi - lo) // (per_arg - 1))
     values = sorted({*range(lo, hi + 1, step), hi})
     return [dict(zip(args, combo)) for combo in itertools.product(values, repeat=len(args))]

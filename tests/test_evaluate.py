@@ -411,3 +411,11 @@ def test_cruxeval_with_the_embedded_model(tmp_path, crux) -> None:
     preds = [json.loads(line) for line in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
     assert all("\n" not in p["completion"] and "[/ANSWER]" not in p["completion"] for p in preds)
     assert any(p["parsed"] for p in preds)  # the model does answer with literals
+
+
+def test_corrupt_predictions_file_is_a_user_error(tmp_path) -> None:
+    data, outputs = _data(tmp_path, per_group=1, inputs=1)
+    out = tmp_path / "p.jsonl"
+    out.write_text('{"a": 1}\n{broken\n{"b": 2}\n')
+    with pytest.raises(PbbError, match="corrupt"):
+        run_eval(_exp(), data_dir=data, model_ref="x", out_path=out, label="l", backend=ScriptedBackend(_oracle(outputs)))

@@ -160,7 +160,10 @@ def _resume(out_path: Path, queries: list[Query], bounds: list[tuple[int, int]],
     """Records of the whole chunks already written, and the index of the first chunk to do."""
     if not out_path.exists():
         return [], 0
-    old = read_jsonl(out_path, skip_truncated_tail=True)
+    try:
+        old = read_jsonl(out_path, skip_truncated_tail=True)
+    except ValueError:  # JSONDecodeError, or undecodable bytes, before the last line
+        raise PbbError(f"{out_path} is corrupt (a line before the last is not JSON); delete it to evaluate afresh") from None
     kept: list[dict] = []
     chunk = 0
     for start, end in bounds:

@@ -165,7 +165,116 @@ def _reach(n, edges, source, undirected=False):
     return dist
 
 
+def _until_stable(text, pattern):
+    while True:
+        shorter = re.sub(pattern, "", text, count=1)
+        if shorter == text:
+            return text
+        text = shorter
+
+
+def _typed(text):
+    return _until_stable(text, r"[^#]#").replace("#", "")  # remaining '#'s had nothing to delete
+
+
+def _score(s):
+    if not s:
+        return 0
+    depth = next(i for i in range(1, len(s) + 1) if s[:i].count("(") == s[:i].count(")"))
+    head, rest = s[:depth], s[depth:]
+    return (1 if head == "()" else 2 * _score(head[1:-1])) + _score(rest)
+
+
+def _merged(intervals):
+    # doubled coordinates: touching intervals share a point, a gap of one leaves an odd point uncovered
+    covered = sorted({p for a, b in intervals for p in range(2 * a, 2 * b + 1)})
+    runs = []
+    for p in covered:
+        if runs and p == runs[-1][1] + 1:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    return [[a // 2, b // 2] for a, b in runs]
+
+
+def _spiral(m):
+    rows, cols = len(m), len(m[0])
+    seen, out, (i, j), (di, dj) = set(), [], (0, 0), (0, 1)
+    for _ in range(rows * cols):
+        out.append(m[i][j])
+        seen.add((i, j))
+        if not (0 <= i + di < rows and 0 <= j + dj < cols) or (i + di, j + dj) in seen:
+            di, dj = dj, -di
+        i, j = i + di, j + dj
+    return out
+
+
+def _can_reach_end(nums):
+    reach = {0}
+    for i in range(len(nums)):
+        if i in reach:
+            reach |= set(range(i + 1, i + nums[i] + 1))
+    return not nums or len(nums) - 1 in reach
+
+
+def _smallest_topological(n, edges):
+    valid = [list(p) for p in itertools.permutations(range(n))
+             if all(p.index(a) < p.index(b) for a, b in edges)]
+    return min(valid, default=[])
+
+
+def _breaks(s, words):
+    return s == "" or any(s.startswith(w) and _breaks(s[len(w):], words) for w in words)
+
+
+def _fib(n):
+    return n if n < 2 else _fib_pair(n)[0]
+
+
+def _fib_pair(n):
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a, b
+
+
 ORACLES = {
+    "move_zeroes": lambda nums: [v for v in nums if v] + [v for v in nums if not v],
+    "find_missing_numbers": lambda nums: sorted(set(range(1, len(nums) + 1)) - set(nums)),
+    "is_monotonic": lambda nums: nums in (sorted(nums), sorted(nums, reverse=True)),
+    "contains_duplicate": lambda nums: len(set(nums)) < len(nums),
+    "first_unique_char": lambda s: next((i for i, c in enumerate(s) if s.count(c) == 1), -1),
+    "char_counts": lambda s: sorted((c, s.count(c)) for c in set(s)),
+    "dedupe": lambda nums: list(dict.fromkeys(nums)),
+    "top_k_frequent": lambda nums, k: sorted(set(nums), key=lambda v: (-nums.count(v), v))[:k],
+    "intersection": lambda a, b: sorted(set(a) & set(b)),
+    "word_pattern": lambda p, s: len(s.split()) == len(p) and all(
+        (a == b) == (v == w) for (a, v), (b, w) in itertools.product(zip(p, s.split()), repeat=2)),
+    "reverse_words": lambda s: " ".join(s.split()[::-1]),
+    "length_of_last_word": lambda s: len(s.split()[-1]) if s.split() else 0,
+    "compress": lambda s: "".join(k + str(len(list(g))) for k, g in itertools.groupby(s)),
+    "count_vowels": lambda s: sum(c in "aeiouAEIOU" for c in s),
+    "merge_sorted": lambda a, b: sorted(a + b),
+    "reverse_vowels": lambda s: (lambda vs: "".join(vs.pop() if c in "aeiouAEIOU" else c for c in s))([c for c in s if c in "aeiouAEIOU"]),
+    "sort_colors": sorted,
+    "valid_parentheses": lambda s: _until_stable(s, r"\(\)|\[\]|\{\}") == "",
+    "remove_adjacent_duplicates": lambda s: _until_stable(s, r"(.)\1"),
+    "backspace_compare": lambda s, t: _typed(s) == _typed(t),
+    "score_of_parentheses": _score,
+    "fibonacci": _fib,
+    "add_digits": lambda n: 0 if n == 0 else 1 + (n - 1) % 9,
+    "single_number": lambda nums: next(v for v in nums if nums.count(v) == 1),
+    "bubble_sort": sorted,
+    "sort_by_parity": lambda nums: sorted(nums, key=lambda v: v % 2),
+    "merge_intervals": _merged,
+    "sort_by_frequency": lambda nums: sorted(nums, key=lambda v: (nums.count(v), -v)),
+    "can_jump": _can_reach_end,
+    "transpose": lambda m: [[row[j] for row in m] for j in range(len(m[0]))],
+    "spiral_order": _spiral,
+    "diagonal_sum": lambda m: sum(v for i, row in enumerate(m) for j, v in enumerate(row) if i == j or i + j == len(m) - 1),
+    "set_matrix_zeroes": lambda m: [[0 if 0 in row or 0 in [r[j] for r in m] else v for j, v in enumerate(row)] for row in m],
+    "topological_sort": _smallest_topological,
+    "word_break": lambda s, words: _breaks(s, words),
     "running_sum": lambda nums: [sum(nums[: i + 1]) for i in range(len(nums))],
     "rotate_right": lambda nums, k: [nums[(i - k) % len(nums)] for i in range(len(nums))],
     "second_largest": lambda nums: sorted(set(nums))[-2] if len(set(nums)) >= 2 else None,
@@ -244,7 +353,8 @@ ORACLES = {
 
 # brute force that is exponential in the input size: checked on the small (test) inputs only
 _BRUTE = {"excel_column", "house_robber", "lis_length", "lcs_length", "is_subsequence", "assign_cookies",
-          "climbing_stairs", "coin_change", "edit_distance", "min_path_sum", "trailing_zeroes"}
+          "climbing_stairs", "coin_change", "edit_distance", "min_path_sum", "trailing_zeroes",
+          "topological_sort", "word_break"}
 
 
 @pytest.mark.parametrize("key", sorted(ORACLES))

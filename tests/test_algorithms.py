@@ -238,7 +238,22 @@ def _fib_pair(n):
     return a, b
 
 
+def _infix(tokens):
+    stack = []
+    for tok in tokens:
+        stack.append(f"({stack.pop(-2)} {tok} {stack.pop()})" if tok in "+-*" else tok)
+    return eval(stack[-1])  # our own generated digits and operators
+
+
+def _happy(n):
+    for _ in range(100):  # every orbit reaches 1 or the 4 -> 16 -> ... -> 4 cycle well within 100 steps
+        n = sum(int(d) ** 2 for d in str(n))
+    return n == 1
+
+
 ORACLES = {
+    "eval_rpn": _infix,
+    "is_happy": _happy,
     "move_zeroes": lambda nums: [v for v in nums if v] + [v for v in nums if not v],
     "find_missing_numbers": lambda nums: sorted(set(range(1, len(nums) + 1)) - set(nums)),
     "is_monotonic": lambda nums: nums in (sorted(nums), sorted(nums, reverse=True)),

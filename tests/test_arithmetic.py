@@ -193,7 +193,7 @@ def test_multi_argument_inputs():
 @pytest.mark.parametrize(
     "options, field",
     [({"min_lines": 3, "max_lines": 2}, "min_lines"), ({"ops": ["**"]}, "ops"), ({"const_min": 0}, "const_min"),
-     ({"input_min": 5, "input_max": 1}, "input_min"), ({"max_line": 3}, "max_line"), ({"n_args": 2, "ops": ["%"]}, "n_args")],
+     ({"input_min": 5, "input_max": 1}, "input_min"), ({"input_min": 5, "input_max": 5}, "input_min"), ({"max_line": 3}, "max_line"), ({"n_args": 2, "ops": ["%"]}, "n_args")],
 )
 def test_bad_options_are_rejected_naming_the_field(options, field):
     with pytest.raises(ValidationError, match=field):

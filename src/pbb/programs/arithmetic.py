@@ -63,8 +63,8 @@ class ArithmeticOptions(SuiteOptions):
             raise ValueError("min_lines is above max_lines: lower min_lines or raise max_lines")
         if self.const_min > self.const_max:
             raise ValueError("const_min is above const_max: lower const_min or raise const_max")
-        if self.input_min > self.input_max:
-            raise ValueError("input_min is above input_max: swap them")
+        if self.input_min >= self.input_max:
+            raise ValueError("input_min must be below input_max (train and test inputs need room to differ)")
         if self.shifted_min > self.shifted_max:
             raise ValueError("shifted_min is above shifted_max: swap them")
         if self.n_args > 1 and not set(self.ops) & {"+", "-", "*"}:
@@ -205,7 +205,8 @@ def _draw_line(rng: random.Random, o: ArithmeticOptions, first: str, earlier: li
             e = BinOp(op, right, e)  # constant on the left: `12 - x`, `3 * y`
         else:
             e = BinOp(op, e, right)
-    return e  # type: ignore[return-value]
+    assert isinstance(e, BinOp)  # the loop ran at least once
+    return e
 
 
 def _draw_program(rng: random.Random, o: ArithmeticOptions) -> list[Line] | None:

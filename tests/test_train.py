@@ -261,3 +261,60 @@ def test_grpo_batch_must_hold_whole_groups(data_dir, tmp_path):
     exp = _exp(method="grpo", name="rl", batch_size=6, grpo={"num_generations": 4})
     with pytest.raises(PbbError, match="multiple of train.grpo.num_generations"):
         _run(exp, data_dir, tmp_path / "x")
+
+
+# ---------------------------------------------------------------- slow: real kill, real model
+
+
+@pytest.mark.slow
+def test_sigkilled_stage_process_resumes(data_dir, tmp_path):
+    """A stage process killed with SIGKILL after a checkpoint resumes from it and finishes."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    out = tmp_path / "run"
+    script = textwrap.dedent(f"""
+        import os, sys
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pathlib import Path
+        from test_train import _exp, _run
+        _run(_exp(epochs=6, save_steps=1), Path({str(data_dir)!r}), Path({str(out)!r}))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while stage_mod.last_checkpoint(out) is None:
+            assert proc.poll() is None, "the stage process ended before its first checkpoint"
+            assert time.time() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (out / "final").exists()
+    step = stage_mod.checkpoint_step(stage_mod.last_checkpoint(out))
+    assert 1 <= step < 24
+    final = _run(_exp(epochs=6, save_steps=1), data_dir, out)
+    info = json.loads((final / "pbb_stage.json").read_text())
+    assert info["resumed_from_step"] >= step and info["steps"] == 24
+
+
+@pytest.mark.slow
+def test_smollm2_sft_steps_change_weights(data_dir, tmp_path):
+    """Two full-finetuning steps of the embedded model: weights move, the loss is finite, final/ loads."""
+    out = tmp_path / "smol"
+    exp = _exp(batch_size=8, learning_rate=1e-4, epochs=1)
+    final = _run(exp, data_dir, out, init="smollm2-135m")
+    log = read_jsonl(out / "log.jsonl")
+    assert [r["step"] for r in log] == [1, 2] and all(0 < r["loss"] < 20 for r in log)
+    trained, tok = load_model(final, dtype="fp32", device="cpu")
+    base, _ = load_model("smollm2-135m", dtype="fp32", device="cpu")
+    w = "model.layers.0.mlp.down_proj.weight"
+    assert not torch.equal(trained.state_dict()[w], base.state_dict()[w])
+    ids = tok(["zorbix_0(1) ="], return_tensors="pt")
+    assert trained.generate(**ids, max_new_tokens=3, do_sample=False).shape[1] > ids["input_ids"].shape[1]

@@ -308,8 +308,11 @@ def load_model(
     load_dtype = torch.float32 if for_training else pick_dtype(dtype, dev)
     if dev.type == "cpu":
         set_cpu_threads()
+    # Training on a CPU: eager attention ran 10-18% faster than SDPA for these short, padded
+    # sequences (SDPA's CPU flash backward dominated; measured on smollm2-135m, T=16..96).
+    attn = {"attn_implementation": "eager"} if for_training and not torch.cuda.is_available() else {}
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolved.base, dtype=load_dtype)
+        model = AutoModelForCausalLM.from_pretrained(resolved.base, dtype=load_dtype, **attn)
     except OSError as e:
         raise PbbError(f"model {str(name_or_checkpoint)!r}: cannot load it ({_first_line(e)})") from None
     if getattr(model, "hf_quantizer", None) is not None:

@@ -1,0 +1,178 @@
+"""SFT throughput: pbb's training path against TRL's SFTTrainer with its defaults.
+
+    .venv/bin/python benchmarks/train_throughput.py [--steps 10] [--batch-size 16]
+
+Both sides train the embedded `smollm2-135m` for the same optimizer steps on the same
+examples: a seeded sample of the real stage-1 dataset of `configs/quick.yaml` (code
+docs, direct and CoT execution examples, built here by `pbb.data`), one epoch of
+exactly `steps x batch_size` records, so both see the same non-padding tokens.
+
+- baseline: what a user following TRL's docs writes: `SFTTrainer(model=<dir>,
+  train_dataset=<prompt-completion dataset>, args=SFTConfig(...))` with TRL's defaults
+  (model in its saved dtype, fp32; bf16 autocast; gradient checkpointing; random
+  batches padded to the longest; full-vocabulary fused head with entropy/accuracy
+  metrics) and only what the experiment fixes: batch size, epochs, learning rate (plus
+  `use_cpu=True`, without which TRL's default bf16 refuses to start on a CPU).
+- contender: `pbb.train.run_stage` on the same records.
+
+Each runs in its own process (peak RSS is per process). Tokens/s counts non-padding
+tokens over `trainer.train()` wall time. The MFU of the contender is 6 * N * tokens/s
+against the best bf16 matmul throughput measured in this run (before and after).
+The machine may be shared: compare the ratio, not absolute numbers across runs.
+Ends with one line: `ratio: <contender/baseline> (target >= 3)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# both sides run under the OpenMP setting pbb uses (see pbb/__init__.py), so it is not what the ratio measures
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def matmul_tflops(n: int = 2048, reps: int = 8) -> float:
+    """Best-of-`reps` bf16 matmul throughput on this CPU (TFLOP/s): the peak we hold the MFU against."""
+    import torch
+
+    from pbb.models import set_cpu_threads
+
+    set_cpu_threads()
+    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e12
+
+
+def build_stage(work: Path, n_records: int, seed: int) -> Path:
+    """Real stage-1 records of configs/quick.yaml, a seeded sample of `n_records` of them."""
+    from pbb.config import load_experiment
+    from pbb.data.build import build_data
+    from pbb.io import read_jsonl, write_jsonl
+
+    exp = load_experiment(ROOT / "configs" / "quick.yaml")
+    build_data(exp, work / "data", progress=False)
+    records = read_jsonl(work / "data" / "stages" / "stage1.jsonl")
+    if n_records > len(records):
+        raise SystemExit(f"asked for {n_records} records, the stage has {len(records)}")
+    sample = random.Random(seed).sample(records, n_records)
+    write_jsonl(work / "data" / "stages" / "bench.jsonl", sample)
+    return work / "data"
+
+
+def run_baseline(data_dir: Path, out: Path, batch_size: int, lr: float) -> dict:
+    """TRL's SFTTrainer as its docs configure it; only batch size, epochs and lr are set."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from pbb.io import read_jsonl
+    from pbb.models import resolve_model
+
+    records = read_jsonl(data_dir / "stages" / "bench.jsonl")
+    dataset = Dataset.from_dict({"prompt": [r["prompt"] for r in records], "completion": [r["completion"] for r in records]})
+    model_dir = resolve_model("smollm2-135m").base  # the converted, cached model directory
+    args = SFTConfig(output_dir=str(out), per_device_train_batch_size=batch_size, num_train_epochs=1, learning_rate=lr,
+                     save_strategy="no", report_to="none", seed=0,
+                     use_cpu=True)  # TRL's default bf16=True refuses to start on a CPU without it
+    trainer = SFTTrainer(model=model_dir, train_dataset=dataset, args=args)
+    t0 = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "tokens": trainer._total_train_tokens, "steps": trainer.state.global_step,
+            "dtype": str(next(trainer.model.parameters()).dtype), "params": trainer.model.num_parameters()}
+
+
+def run_contender(data_dir: Path, out: Path, batch_size: int, lr: float) -> dict:
+    """pbb's own path: `run_stage` on the same records and hyperparameters."""
+    from pbb.config import validate_experiment
+    from pbb.train import run_stage
+
+    exp = validate_experiment({
+        "name": "bench", "model": "smollm2-135m", "curriculum": "custom",
+        "stages": [{"name": "bench", "method": "sft", "sources": [{"kind": "doc"}],
+                    "train": {"batch_size": batch_size, "epochs": 1, "learning_rate": lr, "save_steps": 10_000}}],
+    })
+    final = run_stage(exp, exp.resolved_stages()[0], data_dir=data_dir, init="smollm2-135m", out_dir=out,
+                      log_path=out / "log.jsonl")
+    info = json.loads((final / "pbb_stage.json").read_text())
+    return {"seconds": info["train_seconds"], "tokens": info["tokens"], "steps": info["steps"]}
+
+
+def child(which: str, data_dir: str, out: str, batch_size: int, lr: float) -> None:
+    """Run one side in this (fresh) process and print its result as JSON on the last line."""
+    import resource
+
+    fn = run_baseline if which == "baseline" else run_contender
+    result = fn(Path(data_dir), Path(out), batch_size, lr)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def spawn(which: str, data_dir: Path, out: Path, batch_size: int, lr: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", which, "--data-dir", str(data_dir), "--out", str(out),
+           "--batch-size", str(batch_size), "--lr", str(lr)]
+    print(f"-- {which}: training ...", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"{which} failed (exit {proc.returncode})")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=10, help="optimizer steps of each side")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--child", choices=["baseline", "contender"], help=argparse.SUPPRESS)
+    ap.add_argument("--data-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child(a.child, a.data_dir, a.out, a.batch_size, a.lr)
+        return
+
+    from pbb.models import resolve_model
+
+    resolve_model("smollm2-135m")  # convert + cache once, outside both timings
+    with tempfile.TemporaryDirectory(prefix="pbb-bench-") as tmp:
+        work = Path(tmp)
+        data_dir = build_stage(work, a.steps * a.batch_size, seed=0)
+        peak_before = matmul_tflops()
+        base = spawn("baseline", data_dir, work / "baseline", a.batch_size, a.lr)
+        cont = spawn("contender", data_dir, work / "contender", a.batch_size, a.lr)
+        peak = max(peak_before, matmul_tflops())
+
+    rows = []
+    for name, r in (("baseline (TRL SFTTrainer, defaults)", base), ("contender (pbb.train.run_stage)", cont)):
+        r["tok_s"] = r["tokens"] / r["seconds"]
+        rows.append(f"{name:38s} {r['steps']:3d} steps {r['tokens']:7d} tokens {r['seconds']:7.1f} s "
+                    f"{r['tok_s']:8.1f} tok/s  peak RSS {r['peak_rss_mib']:7.0f} MiB")
+    if base["tokens"] != cont["tokens"]:
+        rows.append(f"warning: the two sides counted different non-padding tokens ({base['tokens']} vs {cont['tokens']})")
+    flops_per_token = 6 * base["params"]  # same model on both sides
+    mfu = flops_per_token * cont["tok_s"] / (peak * 1e12)
+    print("\n".join(rows))
+    print(f"bf16 matmul peak (best of this run): {peak:.2f} TFLOP/s; contender MFU (6*N*tok/s, N={base['params'] / 1e6:.1f}M): "
+          f"{100 * mfu:.1f}% (target >= 30%)")
+    print(f"ratio: {cont['tok_s'] / base['tok_s']:.2f} (target >= 3)")
+
+
+if __name__ == "__main__":
+    main()

@@ -80,11 +80,15 @@ def divergence_gap(model, tok, prompt: str, base_ids: list[int], other_text: str
     differently, so a greedy choice between near-equal logits can flip; anything larger is a bug."""
     other_ids = tok(other_text, add_special_tokens=False).input_ids
     k = next((i for i, (a, b) in enumerate(zip(base_ids, other_ids)) if a != b), min(len(base_ids), len(other_ids)))
-    if k >= len(other_ids) or k >= len(base_ids):
-        return float("inf")  # one is a prefix of the other: a stop/EOS difference, not a tie
+    if k >= len(base_ids):
+        return float("inf")  # the baseline stopped first: not a tie we can measure
     ids = torch.tensor([tok(prompt).input_ids + base_ids[:k]])
     logits = model(input_ids=ids).logits[0, -1].float()
-    return float(logits[base_ids[k]] - logits[other_ids[k]])
+    if k < len(other_ids):
+        return float(logits[base_ids[k]] - logits[other_ids[k]])
+    # the contender stopped here (EOS or a newline token): the margin to the runner-up
+    top2 = logits.topk(2).values
+    return float(logits[base_ids[k]] - top2[1]) if int(logits.argmax()) == base_ids[k] else 0.0
 
 
 def contender(backend: TransformersBackend, items, limits) -> list[str]:

@@ -182,7 +182,9 @@ def test_garbage_model_is_graded_wrong_and_reported(tmp_path, capsys, junk: str)
                     backend=ScriptedBackend(lambda p, s: junk))
     assert recs and all(not r["parsed"] and not r["correct"] for r in recs)
     assert len(out.read_text().splitlines()) == len(recs)
-    assert "no completion had a parseable answer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no completion had a parseable answer" in err
+    assert err.count(f"eval zero_shot: {len(recs)}/{len(recs)}") == 1  # progress, logged once when not a terminal
     m = compute_metrics(_exp(), data, tmp_path)  # metrics still work on an all-wrong condition
     assert all(c["accuracy"] == 0 and c["unparsed"] == c["n"] for c in m["conditions"]["zero_shot"]["cells"])
 

@@ -48,6 +48,7 @@ class ProgressBar:
         self.description, self.total, self.done = description, total, completed
         self.start, self.last_log = time.perf_counter(), time.perf_counter()
         self._base = completed
+        self._final_logged = completed == total  # nothing to report for work already done
         self._bar: Progress | None = None
         if console.is_terminal:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -73,8 +74,9 @@ class ProgressBar:
             self._bar.update(self._task, completed=self.done)
             return
         now = time.perf_counter()
-        if now - self.last_log >= self.LOG_EVERY_S or self.done == self.total:
-            self.last_log = now
+        final = self.done == self.total and not self._final_logged
+        if now - self.last_log >= self.LOG_EVERY_S and self.done < self.total or final:
+            self.last_log, self._final_logged = now, self._final_logged or final
             rate = (self.done - self._base) / max(now - self.start, 1e-9)
             eta = f"{(self.total - self.done) / rate:.0f}s" if rate > 0 else "?"
             console.print(f"{self.description}: {self.done}/{self.total}, {now - self.start:.0f}s elapsed, ETA {eta}",

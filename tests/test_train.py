@@ -130,6 +130,34 @@ def test_length_grouped_sampler_is_a_seeded_permutation_of_similar_length_batche
     assert list(s) != order
 
 
+def test_master_weights_keep_updates_that_bf16_would_round_away():
+    from pbb.train.sft import MasterWeightsAdamW
+
+    w = torch.nn.Parameter(torch.ones(4, dtype=torch.bfloat16))
+    opt = MasterWeightsAdamW([{"params": [w], "weight_decay": 0.0}], lr=1e-3)
+    for _ in range(20):  # each step moves the weight by ~1e-3, below bf16's spacing at 1.0 (2^-7)
+        w.grad = torch.ones_like(w)
+        opt.step()
+    assert torch.all(w < 1.0), "20 small updates must add up to a visible change"
+    state = opt.state_dict()
+    assert state["masters"][0].dtype == torch.float32
+    assert state["masters"][0][0].item() == pytest.approx(1 - 20e-3, abs=2e-4)
+    fresh = torch.nn.Parameter(torch.ones(4, dtype=torch.bfloat16))
+    opt2 = MasterWeightsAdamW([{"params": [fresh], "weight_decay": 0.0}], lr=1e-3)
+    opt2.load_state_dict(state)
+    assert torch.equal(fresh, w) and torch.equal(opt2.pairs[0][1], opt.pairs[0][1]), "resume restores the fp32 masters"
+
+
+def test_bf16_training_starts_from_the_exact_fp32_weights(data_dir, tmp_path):
+    """Computing in bf16 must not round the checkpoint: after a negligible update the weights are the fp32 ones
+    to 1e-12 (a bf16 rounding would move them by ~1e-4)."""
+    final = _run(_exp(learning_rate=1e-15), data_dir, tmp_path / "z")
+    after = _params(load_model(final, dtype="fp32", device="cpu")[0])
+    before = _params(load_model("tiny-random", dtype="fp32", device="cpu")[0])
+    for k in before:
+        torch.testing.assert_close(after[k], before[k], rtol=0, atol=1e-12, msg=f"{k} was rounded")
+
+
 def test_lora_saves_adapter_and_next_stage_continues_it(data_dir, tmp_path):
     exp = _exp(finetune="lora", lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]})
     s1 = _run(exp, data_dir, tmp_path / "a")

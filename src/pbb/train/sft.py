@@ -18,8 +18,10 @@ Where the time goes, and what this file does about it (measured in
 - the 49k-vocabulary head: logits are computed only where a label is (not on prompt or
   padding positions), through the model's own `logits_to_keep` mask argument, so it
   works unchanged under PEFT and DDP.
-- precision: fp32 master weights with bf16 autocast (`bf16=True`), no gradient
-  checkpointing (TRL's default turns it on), fused AdamW, one thread per core.
+- precision: on a bf16 CPU, full finetuning runs the model in plain bf16 with fp32
+  master weights in the optimizer (`MasterWeightsAdamW`); elsewhere fp32 weights under
+  bf16 autocast. No gradient checkpointing (TRL's default turns it on), fused AdamW,
+  eager attention on CPU (`pbb.models`), one thread per core.
 
 A LoRA stage saves its adapter as the stage checkpoint; a later LoRA stage that starts
 from it continues training the *same* adapter (rank and targets come from the stage
@@ -84,6 +86,77 @@ class LengthGroupedSampler(Sampler[int]):
         return iter([j for b in order for j in batches[b]])
 
 
+# ---------------------------------------------------------------- bf16 weights, fp32 master copy
+
+
+class MasterWeightsAdamW(torch.optim.Optimizer):
+    """Fused AdamW on fp32 master copies of a bf16 model's weights.
+
+    The model computes in plain bf16 (no per-op autocast casts, bf16 activations);
+    gradients are copied into the fp32 masters, the update happens there (so updates
+    below bf16's 2^-8 resolution accumulate instead of rounding away), and the bf16
+    weights are refreshed from the masters after every step. The masters travel in
+    `state_dict()`, so a resumed run continues from exactly the same fp32 weights.
+    """
+
+    def __init__(self, groups: list[dict], **adamw: Any) -> None:
+        self.pairs: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
+        master_groups = []
+        for g in groups:
+            masters = []
+            for p in g["params"]:
+                # the fp32 weights stashed before the model went bf16 (see train_sft), so the
+                # masters start from the exact checkpoint rather than its bf16 rounding
+                m = getattr(p, "pbb_fp32", None)
+                m = p.detach().float().clone() if m is None else m
+                if hasattr(p, "pbb_fp32"):
+                    del p.pbb_fp32
+                self.pairs.append((p, m))
+                masters.append(m)
+            master_groups.append({**g, "params": masters})
+        self.inner = torch.optim.AdamW(master_groups, fused=True, **adamw)
+        super().__init__(self.inner.param_groups, self.inner.defaults)
+        # one set of groups and state: the LR scheduler and the Trainer see the inner optimizer's
+        self.param_groups = self.inner.param_groups
+        self.state = self.inner.state
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:
+        for p, m in self.pairs:
+            if p.grad is None:
+                m.grad = None
+            elif m.grad is None:
+                m.grad = p.grad.float()
+            else:
+                m.grad.copy_(p.grad)
+        self.inner.step()
+        for p, m in self.pairs:
+            p.copy_(m)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p, _ in self.pairs:
+            p.grad = None  # the model's grads; the masters' buffers are reused
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"inner": self.inner.state_dict(), "masters": [m for _, m in self.pairs]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for (p, m), saved in zip(self.pairs, state_dict["masters"], strict=True):
+                m.copy_(saved)
+                p.copy_(saved)
+        self.inner.load_state_dict(state_dict["inner"])
+        self.param_groups = self.inner.param_groups
+        self.state = self.inner.state
+
+    def export_fp32(self, model: torch.nn.Module) -> None:
+        """Turn the model back to fp32 carrying the exact master weights (before saving it)."""
+        model.float()
+        with torch.no_grad():
+            for p, m in self.pairs:
+                p.copy_(m)
+
+
 # ---------------------------------------------------------------- the trainer
 
 
@@ -103,6 +176,19 @@ def _sft_trainer_class() -> type:
             self._lengths = [len(lab) for lab in labels]
             # our loss is already divided by the accumulation steps (see _normaliser)
             self.loss_is_scaled_for_ga = True
+
+        def create_optimizer(self, model=None):  # noqa: ANN001 - Trainer's signature
+            opt_model = self.model if model is None else model
+            if self.optimizer is not None or next(opt_model.parameters()).dtype != torch.bfloat16:
+                return super().create_optimizer(model)
+            decay = set(self.get_decay_parameter_names(opt_model))
+            named = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad]
+            groups = [{"params": [p for n, p in named if n in decay], "weight_decay": self.args.weight_decay},
+                      {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0}]
+            a = self.args
+            self.optimizer = MasterWeightsAdamW([g for g in groups if g["params"]], lr=a.learning_rate,
+                                                betas=(a.adam_beta1, a.adam_beta2), eps=a.adam_epsilon)
+            return self.optimizer
 
         def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001 - Trainer's signature
             return LengthGroupedSampler(self._lengths, self.args.per_device_train_batch_size, self.args.seed)
@@ -178,11 +264,25 @@ def lora_config(model: Any, lora: LoraConfig, stage: StageSpec) -> Any:
                           target_modules=lora.target_modules, task_type="CAUSAL_LM")
 
 
+def uses_master_weights(cfg: TrainConfig, stage: StageSpec) -> bool:
+    """Full finetuning in bf16 on a CPU: bf16 weights + fp32 masters (`MasterWeightsAdamW`).
+
+    Measured on this CPU (smollm2-135m, 576-token batches): plain bf16 forward/backward
+    ran ~20% faster than fp32 weights under bf16 autocast. Elsewhere (GPUs, LoRA, GRPO)
+    the standard fp32 weights + autocast path is kept.
+    """
+    p = common.precision_args(cfg, stage)
+    return cfg.finetune == "full" and p["bf16"] and p["use_cpu"]
+
+
 def sft_args(exp: Experiment, stage: StageSpec, cfg: TrainConfig, out_dir: Path) -> Any:
     from trl import SFTConfig
 
+    kwargs = common.common_args(cfg, exp, stage, out_dir)
+    if uses_master_weights(cfg, stage):
+        kwargs["bf16"] = False  # the weights themselves are bf16: no autocast
     return SFTConfig(
-        **common.common_args(cfg, exp, stage, out_dir),
+        **kwargs,
         max_length=cfg.max_length,
         completion_only_loss=True,  # execution examples: loss on the completion; docs have an empty prompt
         packing=False,
@@ -202,6 +302,11 @@ def train_sft(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: 
     set_cpu_threads()
     torch.manual_seed(exp.seed)  # LoRA initialisation draws from it
     model, tokenizer = prepare_model(init, cfg, stage)
+    master = uses_master_weights(cfg, stage)
+    if master:
+        for p in model.parameters():
+            p.pbb_fp32 = p.detach()  # keeps the fp32 storage alive past .to(): it becomes the master copy
+        model.to(torch.bfloat16)  # fp32 masters live in the optimizer (see MasterWeightsAdamW)
 
     resume = common.last_checkpoint(out_dir)
     resumed_from = common.checkpoint_step(resume)  # read now: the checkpoint is rotated away while training
@@ -214,6 +319,8 @@ def train_sft(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: 
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - t0
+    if master:
+        getattr(trainer.optimizer, "optimizer", trainer.optimizer).export_fp32(trainer.model)
     info = {
         "stage": stage.name, "method": "sft", "finetune": cfg.finetune, "init": str(init),
         "steps": trainer.state.global_step, "resumed_from_step": resumed_from,

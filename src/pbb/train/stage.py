@@ -290,7 +290,14 @@ def make_callbacks(stage: StageSpec, log_path: Path, method: str) -> list[Traine
                 self._progress.stop()
                 self._progress = None
 
-    return [JsonlLog(), ProgressBar()]
+    class NoCheckpointAtTheEnd(TrainerCallback):
+        """The Trainer saves a resume checkpoint after the last step; `final/` follows at once, so skip it (~3 s)."""
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            if state.global_step >= state.max_steps:
+                control.should_save = False
+
+    return [JsonlLog(), ProgressBar(), NoCheckpointAtTheEnd()]
 
 
 def quiet_trainer(trainer: Any) -> None:

@@ -145,6 +145,9 @@ class EvalConfig(Strict):
     temperature: float = Field(0.0, ge=0, description="0 = greedy.")
     top_p: float = Field(1.0, gt=0, le=1)
     max_inputs_per_program: int | None = Field(None, ge=1, description="Cap on evaluated inputs per program and distribution.")
+    baseline_inputs_per_program: int | None = Field(
+        None, ge=1, description="Cap for the zero-shot and in-context baselines (None = max_inputs_per_program): they are near chance, so fewer inputs cost little precision."
+    )
     confidence: float = Field(0.95, gt=0, lt=1, description="Level of the bootstrap intervals.")
     n_bootstrap: int = Field(2000, ge=100, description="Cluster-bootstrap resamples (programs are the clusters).")
 

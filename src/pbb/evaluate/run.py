@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pbb import prompts
+from pbb.data.composition import executable_source
 from pbb.config import Experiment
 from pbb.errors import PbbError
 from pbb.evaluate.backends import GenerationBackend, get_backend, stops_for_mode
@@ -113,7 +114,8 @@ def load_data(data_dir: str | os.PathLike) -> tuple[list[Program], dict[tuple[st
 
 
 def build_queries(
-    exp: Experiment, programs: list[Program], examples: dict[tuple[str, str], list[Example]], *, in_context: bool
+    exp: Experiment, programs: list[Program], examples: dict[tuple[str, str], list[Example]], *, in_context: bool,
+    cap: int | None = None,
 ) -> tuple[list[Query], list[str]]:
     """The ordered work list, and warnings about empty groups or distributions."""
     warnings: list[str] = []
@@ -123,7 +125,7 @@ def build_queries(
     for g in exp.eval.groups:
         if not by_group.get(g):
             warnings.append(f"group {g!r} has no programs in programs.jsonl: it gets no predictions and no metrics")
-    cap = exp.eval.max_inputs_per_program
+    cap = cap or exp.eval.max_inputs_per_program
     queries: list[Query] = []
     missing: dict[str, int] = defaultdict(int)
     for mode in exp.eval.modes:
@@ -136,7 +138,8 @@ def build_queries(
                     for ex in exs:
                         text = prompts.prompt_for(mode, prog.name, ex.input)
                         if in_context:
-                            text = prompts.in_context(text, prog.source)
+                            # a composed program's callees are part of what the model must see
+                            text = prompts.in_context(text, executable_source(prog))
                         queries.append(Query(prog, mode, dist, ex, text))
     for dist, k in missing.items():
         warnings.append(f"{k} evaluated program(s) have no {dist!r} inputs in examples.jsonl")
@@ -203,7 +206,9 @@ def run_eval(
     out_path = Path(out_path)
     cfg = exp.eval
     programs, examples = load_data(data_dir)
-    queries, warnings = build_queries(exp, programs, examples, in_context=in_context)
+    baseline = label in ("zero_shot", "in_context")
+    cap = cfg.baseline_inputs_per_program if baseline else None
+    queries, warnings = build_queries(exp, programs, examples, in_context=in_context, cap=cap)
     for w in warnings:
         console.print(f"[yellow]warning ({label}):[/yellow] {w}", highlight=False)
     n = cfg.n_samples

@@ -150,11 +150,13 @@ class MasterWeightsAdamW(torch.optim.Optimizer):
         self.state = self.inner.state
 
     def export_fp32(self, model: torch.nn.Module) -> None:
-        """Turn the model back to fp32 carrying the exact master weights (before saving it)."""
-        model.float()
-        with torch.no_grad():
-            for p, m in self.pairs:
-                p.copy_(m)
+        """Turn the model back to fp32 carrying the exact master weights (before saving it).
+
+        The masters become the weights (no copy: a 135M model would need another 0.5 GB).
+        """
+        for p, m in self.pairs:
+            p.data = m
+        model.float()  # anything left (frozen weights) follows; already-fp32 tensors are not copied
 
 
 # ---------------------------------------------------------------- the trainer
@@ -306,7 +308,11 @@ def train_sft(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: 
     if master:
         for p in model.parameters():
             p.pbb_fp32 = p.detach()  # keeps the fp32 storage alive past .to(): it becomes the master copy
+        buffers = dict(model.named_buffers())
         model.to(torch.bfloat16)  # fp32 masters live in the optimizer (see MasterWeightsAdamW)
+        for name, buf in buffers.items():  # RoPE's inv_freq and the like stay fp32, as under autocast
+            owner, _, leaf = name.rpartition(".")
+            model.get_submodule(owner)._buffers[leaf] = buf
 
     resume = common.last_checkpoint(out_dir)
     resumed_from = common.checkpoint_step(resume)  # read now: the checkpoint is rotated away while training

@@ -158,8 +158,22 @@ def eval_labels(exp: Experiment) -> list[tuple[str, str, bool]]:
     return labels
 
 
+def _quiet_libraries() -> None:
+    """Our own progress bars say what a person waits for; the libraries' per-call bars are noise."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\..*")
+
+
 def run_experiment(exp: Experiment, run_dir: Path) -> Path:
     """Run (or resume) the whole experiment in `run_dir`; return the report's path."""
+    _quiet_libraries()
     state = _dist()
     run_dir = Path(run_dir)
     main = state.is_main_process

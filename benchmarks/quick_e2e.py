@@ -1,0 +1,93 @@
+"""End to end: wall time and peak memory of `configs/quick.yaml`, per step.
+
+    python benchmarks/quick_e2e.py [--config configs/quick.yaml] [--set key=value ...]
+
+Runs `pbb run` in a fresh temporary run directory (the embedded model's converted
+weights are cached, so the conversion is not counted), samples the resident memory of
+the whole process tree (sandbox workers included) twice a second, and attributes it to
+the step that was running. The baseline is the budget the issue sets for the main job
+(15 minutes on this 2-core machine); the verdict line is budget / measured wall time.
+Every figure is measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = 15 * 60
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=str(ROOT / "configs" / "quick.yaml"))
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--keep", help="Run directory to keep (default: a temporary one)")
+    args = ap.parse_args()
+
+    run_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pbb-e2e-")) / "run"
+    cmd = [sys.executable, "-m", "pbb.cli", "run", args.config, "--out", str(run_dir)]
+    for o in args.overrides:
+        cmd += ["--set", o]
+    print("running:", " ".join(cmd), flush=True)
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ps = psutil.Process(proc.pid)
+    seen: set[str] = set()
+    peak_by_step: dict[str, int] = {}
+    current_peak = 0
+    manifest = run_dir / "manifest.json"
+    while proc.poll() is None:
+        current_peak = max(current_peak, tree_rss(ps))
+        if manifest.exists():
+            try:
+                steps = json.loads(manifest.read_text())["steps"]
+            except (json.JSONDecodeError, KeyError, OSError):
+                steps = {}
+            for key in steps:
+                if key not in seen:
+                    seen.add(key)
+                    peak_by_step[key] = current_peak
+                    current_peak = 0
+        time.sleep(0.5)
+    wall = time.time() - t0
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.returncode != 0:
+        print(err[-3000:])
+        sys.exit(f"pbb run failed with exit code {proc.returncode}")
+    steps = json.loads(manifest.read_text())["steps"]
+    for key in steps:
+        peak_by_step.setdefault(key, current_peak)
+
+    print(f"\n{'step':<22} {'wall s':>8} {'peak RSS GiB':>13}")
+    for key, s in steps.items():
+        print(f"{key:<22} {s['wall_s']:>8.1f} {peak_by_step.get(key, 0) / 2**30:>13.2f}")
+    print(f"{'total (process)':<22} {wall:>8.1f} {max(peak_by_step.values()) / 2**30:>13.2f}")
+    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    for eff in metrics["conditions"]["final"].get("pbb_effect", []):
+        lo, hi = eff["ci"]
+        print(f"PBB effect ({eff['mode']}, {eff['distribution']}): {100 * eff['effect']:+.1f} points [{100 * lo:.1f}, {100 * hi:.1f}]")
+    print(f"report: {run_dir / 'report.md'}")
+    print(f"ratio: {BUDGET_S / wall:.2f} (target >= 1; baseline = the {BUDGET_S // 60}-minute budget of the main job)")
+
+
+if __name__ == "__main__":
+    main()

@@ -138,11 +138,16 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     cfg.write_text(yaml.safe_dump(tiny(**{"eval.baselines": [], "eval.distributions": ["test"]})))
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+    r = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                         "-m", "pbb.cli", "run", str(cfg), "--out", str(run)],
                        cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert r.returncode == 0, r.stderr[-4000:]
     assert (run / "report.md").exists()
+    assert read_json(run / "manifest.json")["processes"] == 2
     log = [json.loads(line) for line in (run / "logs" / "stage1.jsonl").read_text().splitlines()]
     assert log, "no training log"
+    # data parallel: each optimizer step consumes batch_size records on each of the 2 processes
+    records = read_json(run / "data" / "manifest.json")["counts"]["stages"]["stage1"]
+    batch = TINY["train"]["batch_size"]
+    assert max(r["step"] for r in log) <= -(-records // (2 * batch)) + 1

@@ -116,9 +116,11 @@ class RunManifest:
 
 def _dist():
     """accelerate's process state (a single process when not launched by accelerate)."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # without a GPU, only cpu=True lets several launched processes form a (gloo) process group
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 @contextlib.contextmanager
@@ -182,6 +184,9 @@ def run_experiment(exp: Experiment, run_dir: Path) -> Path:
         write_text(run_dir / "config.yaml", dump_experiment(exp))
     state.wait_for_everyone()
     manifest = RunManifest(run_dir, exp) if main else None
+    if main:
+        manifest.data["processes"] = state.num_processes  # > 1 under accelerate launch (data parallel)
+        manifest.save()
 
     # -- data (main process builds, the others wait for it)
     data_dir = run_dir / "data"

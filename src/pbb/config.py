@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pbb.errors import PbbError
+from pbb.errors import PbbError, did_you_mean
 
 Group = Literal["with_io", "without_io", "control"]
 Mode = Literal["direct", "cot"]
@@ -187,8 +187,7 @@ class Experiment(Strict):
             if not self.stages:
                 raise ValueError("curriculum 'custom' needs a `stages:` list")
         elif self.curriculum not in CURRICULA:
-            close = difflib.get_close_matches(self.curriculum, list(CURRICULA) + ["custom"], n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(self.curriculum, [*CURRICULA, "custom"])
             raise ValueError(f"unknown curriculum {self.curriculum!r}.{hint} Known: {', '.join(CURRICULA)}, custom")
         elif self.stages:
             raise ValueError(f"`stages:` is only for curriculum 'custom' (curriculum is {self.curriculum!r})")

@@ -6,3 +6,23 @@ class PbbError(Exception):
 
     The CLI prints its message as one line, without a traceback.
     """
+
+
+def did_you_mean(name: str, known) -> str:
+    """' Did you mean 'x'?' for the closest of `known`, or '' (for one-sentence errors)."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_known(kind: str, names: list[str] | None, known) -> list[str] | None:
+    """Validate a user's list of names against `known` (None = all); drop repeats, keep the order."""
+    if names is None:
+        return None
+    if not names:
+        raise ValueError(f"name at least one {kind} of {', '.join(known)} (or leave the list out for all)")
+    for n in names:
+        if n not in known:
+            raise ValueError(f"unknown {kind} {n!r}.{did_you_mean(n, known)} Known: {', '.join(known)}")
+    return list(dict.fromkeys(names))

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from pbb.errors import PbbError
+from pbb.errors import PbbError, did_you_mean
 
 GROUPS = ("with_io", "without_io", "control")
 """w/ IO (code + execution examples), w/o IO (code only: the PBB test set), control (never trained)."""
@@ -120,9 +120,5 @@ def register_suite(cls: type[Suite]) -> type[Suite]:
 
 def get_suite(name: str) -> Suite:
     if name not in SUITES:
-        import difflib
-
-        close = difflib.get_close_matches(name, SUITES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise PbbError(f"Unknown suite {name!r}.{hint} Registered suites: {', '.join(sorted(SUITES))}.")
+        raise PbbError(f"Unknown suite {name!r}.{did_you_mean(name, SUITES)} Registered suites: {', '.join(sorted(SUITES))}.")
     return SUITES[name]()

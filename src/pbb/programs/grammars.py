@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from pydantic import Field, field_validator, model_validator
 
-from pbb.errors import PbbError
+from pbb.errors import PbbError, check_known
 from pbb.programs.base import Program, ProgramSpec, Suite, SuiteOptions, register_suite
 from pbb.programs.names import invented_names
 
@@ -78,18 +78,7 @@ class GrammarsOptions(SuiteOptions):
     @field_validator("families")
     @classmethod
     def _known_families(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        if not v:
-            raise ValueError(f"families must name at least one of {', '.join(FAMILIES)} (or be left out for all)")
-        for f in v:
-            if f not in FAMILIES:
-                import difflib
-
-                close = difflib.get_close_matches(f, FAMILIES, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"unknown grammar family {f!r}.{hint} Known: {', '.join(FAMILIES)}")
-        return list(dict.fromkeys(v))
+        return check_known("grammar family", v, FAMILIES)
 
     @model_validator(mode="after")
     def _ranges(self) -> GrammarsOptions:

@@ -434,9 +434,10 @@ def _suite_params() -> list:
 @pytest.mark.parametrize("suite", _suite_params())
 def test_every_suite_builds(tmp_path, sandbox, suite):
     raw = tiny(suite=suite)
-    if suite == "corpus-slice":
+    if suite.startswith("corpus"):
         if not CRUXEVAL.is_file():
             pytest.skip(f"{CRUXEVAL} is missing")
+    if suite == "corpus-slice":
         path = tmp_path / "slice.jsonl"
         path.write_text("".join(CRUXEVAL.read_text(encoding="utf-8").splitlines(keepends=True)[:24]), encoding="utf-8")
         raw = tiny(suite="corpus", suite_options={"path": str(path)})

@@ -107,7 +107,7 @@ def run_contender(data_dir: Path, out: Path, batch_size: int, lr: float) -> dict
         "stages": [{"name": "bench", "method": "sft", "sources": [{"kind": "doc"}],
                     "train": {"batch_size": batch_size, "epochs": 1, "learning_rate": lr, "save_steps": 10_000}}],
     })
-    final = run_stage(exp, exp.resolved_stages()[0], data_dir=data_dir, init="smollm2-135m", out_dir=out,
+    final = run_stage(exp, exp.curriculum_stages()[0], data_dir=data_dir, init="smollm2-135m", out_dir=out,
                       log_path=out / "log.jsonl")
     info = json.loads((final / "pbb_stage.json").read_text())
     return {"seconds": info["train_seconds"], "tokens": info["tokens"], "steps": info["steps"]}

@@ -162,7 +162,7 @@ def test_train_and_test_have_many_distinct_inputs():
 
 
 def test_unknown_split_is_an_error():
-    with pytest.raises(ValueError, match="split"):
+    with pytest.raises(ValueError, match="distribution"):
         _generate(1)[0].sample_input(random.Random(0), "trian")
 
 

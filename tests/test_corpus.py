@@ -110,10 +110,10 @@ def test_each_program_gets_distinct_inputs_in_every_split_and_shifted_ones_are_l
         mine = [e for e in examples if e["program_id"] == p["id"]]
         inputs = [e["input"] for e in mine]
         assert len(inputs) == len(set(inputs)) >= 5
-        assert {e["split"] for e in mine} == {"train", "test", "shifted"}
+        assert {e["distribution"] for e in mine} == {"train", "test", "shifted"}
         for e in mine:
-            if e["split"] in lengths:
-                lengths[e["split"]].append(len(e["input"]))
+            if e["distribution"] in lengths:
+                lengths[e["distribution"]].append(len(e["input"]))
         assert all(e["trace"] for e in mine)  # every example carries its execution trace
     mean = {k: sum(v) / len(v) for k, v in lengths.items()}
     assert mean["shifted"] > mean["train"], mean
@@ -171,7 +171,7 @@ def test_suite_serves_validated_pools_per_split(tmp_path):
         pid = spec.program.id
         assert f"def {spec.program.name}(" in spec.program.source
         for split in ("train", "test", "shifted"):
-            pool = {e["input"] for e in examples if e["program_id"] == pid and e["split"] == split}
+            pool = {e["input"] for e in examples if e["program_id"] == pid and e["distribution"] == split}
             assert all(spec.sample_input(rng, split) in pool for _ in range(10))
     assert len(suite.generate(opts, random.Random(0), 99)) == 4  # fewer when the corpus has fewer
 

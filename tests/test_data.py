@@ -18,11 +18,16 @@ from pbb.errors import PbbError
 from pbb.io import read_json, read_jsonl, sha256_files
 from pbb.programs import SUITES, Program, ProgramSpec, Suite, register_suite
 from pbb.sandbox import Sandbox
-from pbb.train.curricula import CURRICULA
+from pbb.curricula import CURRICULA
 
 TINY = {"n_with_io": 4, "n_without_io": 3, "n_control": 3, "train_inputs": 4, "cot_inputs": 2, "test_inputs": 3,
         "shifted_inputs": 2}
 
+
+
+def _k(r: dict) -> str:
+    """What a stage record counts as: code_doc / nl_doc, direct / cot, or replay (as the data manifest counts them)."""
+    return "replay" if r.get("replay") else (r["mode"] if r["kind"] == "example" else r["kind"])
 
 def tiny(**over) -> dict:
     raw = {"name": "t", "suite": "arithmetic", "data": dict(TINY), "curriculum_options": {"replay": 5}}
@@ -65,10 +70,10 @@ def _leaks(programs: dict, examples: list[dict], stages: dict) -> list[str]:
     problems = []
     control = {pid for pid, p in programs.items() if p["group"] == "control"}
     control_names = {programs[pid]["name"] for pid in control}
-    held = {prompts.call(programs[e["program_id"]]["name"], e["input"]) for e in examples if e["split"] in ("test", "shifted")}
+    held = {prompts.call(programs[e["program_id"]]["name"], e["input"]) for e in examples if e["distribution"] in ("test", "shifted")}
     for name, recs in stages.items():
         for r in recs:
-            text = r["prompt"] + r.get("completion", "")
+            text = r["prompt"] + (r.get("completion") or "")
             if r["program_id"] in control or any(n in text for n in control_names):
                 problems.append(f"{name}: control program in {r}")
             if any(call in r["prompt"] for call in held):
@@ -108,7 +113,7 @@ def test_manifest_counts_and_hashes_describe_the_files(tmp_path, sandbox):
     assert m["counts"]["stages"] == {name: len(recs) for name, recs in stages.items()}
     paths = [out / "programs.jsonl", out / "examples.jsonl", *sorted((out / "stages").glob("*.jsonl"))]
     assert m["content_hash"] == sha256_files(paths)
-    assert m["dropped"] == [] and len(m["config_hash"]) == 64
+    assert m["dropped"] == [] and len(m["data_hash"]) == 64
 
 
 def test_groups_are_disjoint_and_inputs_held_out(tmp_path, sandbox):
@@ -117,7 +122,7 @@ def test_groups_are_disjoint_and_inputs_held_out(tmp_path, sandbox):
     assert len({p["name"] for p in programs.values()}) == len(programs)
     by_split: dict[tuple[str, str], set[str]] = {}
     for e in examples:
-        key = (e["program_id"], e["split"])
+        key = (e["program_id"], e["distribution"])
         assert input_key(e["input"]) not in by_split.get(key, set()), "inputs repeat within a split"
         by_split.setdefault(key, set()).add(input_key(e["input"]))
     for pid in programs:
@@ -132,17 +137,17 @@ def test_stage_records_follow_the_prompt_formats_and_the_ground_truth(tmp_path, 
     programs, examples, stages = load(out)
     truth = {(e["program_id"], e["input"]): e["output"] for e in examples}
     s1, s2 = stages["stage1"], stages["stage2"]
-    kinds = {r["kind"] for r in s1}
+    kinds = {_k(r) for r in s1}
     assert kinds == {"code_doc", "direct", "cot"}
     assert {programs[r["program_id"]]["group"] for r in s1} == {"with_io"}
-    assert {programs[r["program_id"]]["group"] for r in s2 if r["kind"] == "code_doc"} == {"without_io"}
-    assert sum(r["kind"] == "code_doc" for r in s1) == 4 * 5  # templates_per_program documents each
-    assert sum(r["kind"] == "direct" for r in s1) == 4 * 4 and sum(r["kind"] == "cot" for r in s1) == 4 * 2
-    assert sum(r["kind"] == "replay" for r in s2) == 5
+    assert {programs[r["program_id"]]["group"] for r in s2 if _k(r) == "code_doc"} == {"without_io"}
+    assert sum(_k(r) == "code_doc" for r in s1) == 4 * 5  # templates_per_program documents each
+    assert sum(_k(r) == "direct" for r in s1) == 4 * 4 and sum(_k(r) == "cot" for r in s1) == 4 * 2
+    assert sum(_k(r) == "replay" for r in s2) == 5
     for r in s1 + s2:
-        assert set(r) == {"prompt", "completion", "kind", "program_id"}
+        assert set(r) == {"prompt", "completion", "kind", "mode", "expected", "replay", "program_id"}
         p = programs[r["program_id"]]
-        if r["kind"] == "code_doc":
+        if _k(r) == "code_doc":
             assert r["prompt"] == "" and p["source"].strip() in r["completion"] and p["name"] in r["completion"]
             continue
         inp = r["prompt"].split(p["name"] + "(", 1)[1].rsplit(")", 1)[0]
@@ -154,7 +159,7 @@ def test_stage_records_follow_the_prompt_formats_and_the_ground_truth(tmp_path, 
             assert r["completion"].startswith(p["source"].rstrip("\n"))  # the recall step
             assert r["completion"].endswith(f"Answer: {out_}")
     # interleaved, not grouped by kind
-    assert [r["kind"] for r in s1] != sorted((r["kind"] for r in s1), key=["code_doc", "direct", "cot"].index)
+    assert [_k(r) for r in s1] != sorted((_k(r) for r in s1), key=["code_doc", "direct", "cot"].index)
 
 
 def test_every_cot_example_ends_with_the_true_answer(tmp_path, sandbox):
@@ -179,7 +184,7 @@ def test_every_named_curriculum_builds_without_leaks(tmp_path, sandbox, curricul
         recs = stages[spec.name]
         assert recs, f"{curriculum}/{spec.name} is empty"
         if spec.method == "grpo":
-            assert all(set(r) == {"prompt", "mode", "expected", "program_id"} for r in recs)
+            assert all(r["completion"] is None and r["mode"] in ("direct", "cot") and r["expected"] for r in recs)
             truth = {(e["program_id"], prompts.prompt_for(r_mode, programs[e["program_id"]]["name"], e["input"])): e["output"]
                      for e in examples for r_mode in ("direct", "cot")}
             assert all(truth[(r["program_id"], r["prompt"])] == r["expected"] for r in recs)
@@ -212,16 +217,16 @@ def test_custom_stage_options_cap_repeat_and_explicit_doc_kinds(tmp_path, sandbo
     _, out = build(tmp_path, sandbox, raw)
     programs, _, stages = load(out)
     recs = stages["only"]
-    nl = [r for r in recs if r["kind"] == "nl_doc"]
+    nl = [r for r in recs if _k(r) == "nl_doc"]
     assert len(nl) == 3 * 2 * 3 and all(programs[r["program_id"]]["description"] in r["completion"] for r in nl)
-    assert sum(r["kind"] == "direct" for r in recs) == 4
+    assert sum(_k(r) == "direct" for r in recs) == 4
 
 
 def test_doc_kind_nl_switches_the_documents(tmp_path, sandbox):
     _, out = build(tmp_path, sandbox, tiny(data={"doc_kind": "nl"}))
     programs, _, stages = load(out)
-    docs = [r for r in stages["stage2"] if r["kind"] != "replay"]
-    assert docs and all(r["kind"] == "nl_doc" and "def " not in r["completion"] for r in docs)
+    docs = [r for r in stages["stage2"] if _k(r) != "replay"]
+    assert docs and all(_k(r) == "nl_doc" and "def " not in r["completion"] for r in docs)
 
 
 def test_rebuilding_another_curriculum_removes_stale_stage_files(tmp_path, sandbox):
@@ -231,23 +236,23 @@ def test_rebuilding_another_curriculum_removes_stale_stage_files(tmp_path, sandb
 
 
 def test_a_build_killed_while_writing_never_looks_finished(tmp_path, sandbox, monkeypatch):
-    import pbb.data.build as b
+    import pbb.store as b
 
     _, out = build(tmp_path, sandbox)
     (out / ".examples.jsonl.x.tmp").write_text("half")  # what a SIGKILL mid-write leaves
-    real = b._write_lines
+    real = b.write_records
 
     def dies(path, records):
         if path.parent.name == "stages":
             raise KeyboardInterrupt  # killed half-way through the stage files
-        real(path, records)
+        return real(path, records)
 
-    monkeypatch.setattr(b, "_write_lines", dies)
+    monkeypatch.setattr(b, "write_records", dies)
     with pytest.raises(KeyboardInterrupt):
         build(tmp_path, sandbox, tiny(seed=3))
     assert not (out / "manifest.json").exists()  # so `pbb run` rebuilds instead of trusting it
     assert not list(out.glob(".*.tmp"))
-    monkeypatch.setattr(b, "_write_lines", real)
+    monkeypatch.setattr(b, "write_records", real)
     m, _ = build(tmp_path, sandbox, tiny(seed=3))
     assert read_json(out / "manifest.json")["content_hash"] == m["content_hash"]
 
@@ -261,7 +266,7 @@ def test_replay_from_a_file(tmp_path, sandbox):
     raw = tiny(curriculum="custom", stages=[{"name": "s", "sources": [
         {"kind": "doc", "group": "without_io"}, {"kind": "replay", "path": str(path), "count": 7}]}])
     _, out = build(tmp_path, sandbox, raw)
-    replay = [r for r in load(out)[2]["s"] if r["kind"] == "replay"]
+    replay = [r for r in load(out)[2]["s"] if _k(r) == "replay"]
     assert len(replay) == 7 and {r["prompt"] for r in replay} == {"q0 =", "q1 =", "q2 ="}
 
 
@@ -300,7 +305,7 @@ def test_composed_programs_call_trained_parts_and_their_truth_chains_them(tmp_pa
             assert e["trace"].startswith(f"{inner['name']}({e['input']}):") and f"{outer['name']}({mid}):" in e["trace"]
     # its own code doc is trained in stage 2, never its examples
     s2 = [r for r in stages["stage2"] if r["program_id"] in {p["id"] for p in composed}]
-    assert s2 and all(r["kind"] == "code_doc" for r in s2)
+    assert s2 and all(_k(r) == "code_doc" for r in s2)
 
 
 def test_a_suite_that_cannot_compose_says_so(tmp_path, quick_fail, flaky):
@@ -343,7 +348,7 @@ def test_failing_programs_are_dropped_with_reasons_and_replaced_by_spares(tmp_pa
     m, out = build(tmp_path, quick_fail, {"name": "t", "suite": "fake-flaky", "data": data})
     programs, examples, _ = load(out)
     assert "fake-0000" not in programs and "fake-0003" not in programs and len(programs) == 4
-    reasons = {d["id"]: d["reason"] for d in m["dropped"] if "split" not in d}
+    reasons = {d["id"]: d["reason"] for d in m["dropped"] if "distribution" not in d}
     assert "fake-0000" in reasons and "exception" in m["dropped"][0]["reason"]
     assert any(d["id"] == "fake-0003" and "timeout" in d["reason"] for d in m["dropped"])
     # program 1 keeps only its even inputs; the odd ones are reported, not silently lost
@@ -354,7 +359,7 @@ def test_failing_programs_are_dropped_with_reasons_and_replaced_by_spares(tmp_pa
 def test_a_too_small_input_space_is_reported_not_fatal(tmp_path, quick_fail, flaky):
     data = {"n_with_io": 1, "n_without_io": 1, "n_control": 1, "train_inputs": 4, "cot_inputs": 0, "test_inputs": 4, "shifted_inputs": 0}
     m, out = build(tmp_path, quick_fail, {"name": "t", "suite": "fake-flaky", "data": data})
-    assert any(s["split"] == "test" and s["missing"] > 0 for s in m["input_shortfall"])  # 6 values cannot give 4 + 4
+    assert any(s["distribution"] == "test" and s["missing"] > 0 for s in m["input_shortfall"])  # 6 values cannot give 4 + 4
 
 
 def test_asking_for_more_programs_than_usable_is_one_clear_error(tmp_path, flaky):
@@ -406,8 +411,8 @@ def test_natural_split_feeds_ad_and_stays_apart_from_test_inputs(tmp_path, sandb
     m, out = build(tmp_path, sandbox, raw)
     programs, examples, stages = load(out)
     assert m["counts"]["examples"]["natural"] == 3 * len(programs)
-    natural = {(e["program_id"], e["input"]) for e in examples if e["split"] == "natural"}
-    train = {(e["program_id"], e["input"]) for e in examples if e["split"] == "train"}
+    natural = {(e["program_id"], e["input"]) for e in examples if e["distribution"] == "natural"}
+    train = {(e["program_id"], e["input"]) for e in examples if e["distribution"] == "train"}
     recs = stages["stage1"]
     assert {programs[r["program_id"]]["group"] for r in recs} == {"without_io"}
     for r in recs:
@@ -446,7 +451,7 @@ def test_every_suite_builds(tmp_path, sandbox, suite):
     assert m["counts"]["programs"]["with_io"] == 4 and _leaks(programs, examples, stages) == []
     for e in examples:
         ast.literal_eval(e["output"])  # ground truth is a literal
-    cot = [r for r in stages["stage1"] if r["kind"] == "cot"]
+    cot = [r for r in stages["stage1"] if _k(r) == "cot"]
     assert cot and all(prompts.ANSWER_MARKER in r["completion"] for r in cot)
 
 
@@ -505,5 +510,5 @@ def test_prompts_end_on_a_clean_token_boundary_for_the_real_tokenizer(tmp_path, 
             p = tok(r["prompt"], add_special_tokens=False)["input_ids"]
             full = tok(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]
             if full[: len(p)] != p:  # the loss mask would cut a token in two
-                bad.append((suite, r["kind"], r["prompt"], r["completion"][:20]))
+                bad.append((suite, _k(r), r["prompt"], r["completion"][:20]))
     assert bad == []

@@ -11,7 +11,15 @@ import pytest
 from pbb import prompts
 from pbb.config import Experiment
 from pbb.errors import PbbError
-from pbb.evaluate import compute_metrics, run_eval
+from pbb.evaluate import compute_metrics
+from pbb.evaluate import run_eval as _run_eval
+from pbb.store import RunStore
+
+
+def run_eval(*args, **kwargs) -> list[dict]:
+    """The predictions as they are written to predictions-<condition>.jsonl."""
+    return [r.to_json() for r in _run_eval(*args, **kwargs)]
+
 from pbb.evaluate.backends import COT_STOP, GenerationBackend, apply_stops, stops_for_mode
 from pbb.evaluate.backends.base import Stop
 from pbb.programs.base import Example, Program
@@ -102,7 +110,7 @@ def _exp(**ev) -> Experiment:
 def test_run_eval_records_order_and_grading(tmp_path) -> None:
     data, outputs = _data(tmp_path)
     out = tmp_path / "eval" / "predictions-final.jsonl"
-    recs = run_eval(_exp(max_inputs_per_program=2), data_dir=data, model_ref="unused", out_path=out, label="final",
+    recs = run_eval(_exp(max_inputs_per_program=2), data_dir=data, model_ref="unused", out_path=out, condition="final",
                     backend=ScriptedBackend(_oracle(outputs)))
     assert [json.loads(line) for line in out.read_text().splitlines()] == recs
     # 2 modes x 3 groups x 2 programs x 2 distributions x 2 inputs (capped from 3)
@@ -123,7 +131,7 @@ def test_run_eval_records_order_and_grading(tmp_path) -> None:
 def test_in_context_shows_the_source(tmp_path) -> None:
     data, outputs = _data(tmp_path, groups=("without_io",), per_group=1, inputs=1)
     recs = run_eval(_exp(groups=["without_io"], modes=["direct"], distributions=["test"]), data_dir=data,
-                    model_ref="x", out_path=tmp_path / "p.jsonl", label="in_context", in_context=True,
+                    model_ref="x", out_path=tmp_path / "p.jsonl", condition="in_context", in_context=True,
                     backend=ScriptedBackend(_oracle(outputs)))
     assert recs[0]["prompt"] == "def zorbix_0(x):\n    return x + 0\n\nzorbix_0(0) ="
 
@@ -131,7 +139,7 @@ def test_in_context_shows_the_source(tmp_path) -> None:
 def test_samples_are_one_line_each(tmp_path) -> None:
     data, outputs = _data(tmp_path, groups=("without_io",), per_group=1, inputs=1)
     recs = run_eval(_exp(groups=["without_io"], modes=["direct"], distributions=["test"], n_samples=3, temperature=1.0),
-                    data_dir=data, model_ref="x", out_path=tmp_path / "p.jsonl", label="l",
+                    data_dir=data, model_ref="x", out_path=tmp_path / "p.jsonl", condition="l",
                     backend=ScriptedBackend(_oracle(outputs)))
     assert [r["sample"] for r in recs] == [0, 1, 2]
 
@@ -142,10 +150,10 @@ def test_killed_eval_resumes_to_identical_file(tmp_path, die_after: int, truncat
     data, outputs = _data(tmp_path)
     exp = _exp()
     full = tmp_path / "full.jsonl"
-    run_eval(exp, data_dir=data, model_ref="x", out_path=full, label="l", backend=ScriptedBackend(_oracle(outputs)))
+    run_eval(exp, data_dir=data, model_ref="x", out_path=full, condition="l", backend=ScriptedBackend(_oracle(outputs)))
     part = tmp_path / "part.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        run_eval(exp, data_dir=data, model_ref="x", out_path=part, label="l",
+        run_eval(exp, data_dir=data, model_ref="x", out_path=part, condition="l",
                  backend=ScriptedBackend(_oracle(outputs), die_after=die_after))
     written = part.read_bytes()
     assert 0 < len(written) < len(full.read_bytes())
@@ -153,45 +161,45 @@ def test_killed_eval_resumes_to_identical_file(tmp_path, die_after: int, truncat
         lines = written.splitlines(keepends=True)
         part.write_bytes(written + lines[0] + lines[1][:17])
     again = ScriptedBackend(_oracle(outputs))
-    recs = run_eval(exp, data_dir=data, model_ref="x", out_path=part, label="l", backend=again)
+    recs = run_eval(exp, data_dir=data, model_ref="x", out_path=part, condition="l", backend=again)
     assert part.read_bytes() == full.read_bytes()
     assert len(recs) == len(full.read_text().splitlines())
     total_prompts = len(recs)
     assert again.prompts_seen < total_prompts  # finished chunks were not generated again
     # a finished evaluation is not regenerated at all
     idle = ScriptedBackend(_oracle(outputs))
-    run_eval(exp, data_dir=data, model_ref="x", out_path=part, label="l", backend=idle)
+    run_eval(exp, data_dir=data, model_ref="x", out_path=part, condition="l", backend=idle)
     assert idle.calls == 0
 
 
 def test_predictions_of_another_evaluation_are_refused(tmp_path) -> None:
     data, outputs = _data(tmp_path)
     out = tmp_path / "p.jsonl"
-    run_eval(_exp(modes=["cot"]), data_dir=data, model_ref="x", out_path=out, label="l",
+    run_eval(_exp(modes=["cot"]), data_dir=data, model_ref="x", out_path=out, condition="l",
              backend=ScriptedBackend(_oracle(outputs)))
     with pytest.raises(PbbError, match="different evaluation"):
-        run_eval(_exp(modes=["direct"]), data_dir=data, model_ref="x", out_path=out, label="l",
+        run_eval(_exp(modes=["direct"]), data_dir=data, model_ref="x", out_path=out, condition="l",
                  backend=ScriptedBackend(_oracle(outputs)))
 
 
 @pytest.mark.parametrize("junk", ["", "\n\n", " zz(", "Answer:", "\x00\ufffd garbage ]]]"])
 def test_garbage_model_is_graded_wrong_and_reported(tmp_path, capsys, junk: str) -> None:
     data, _ = _data(tmp_path, per_group=1, inputs=1)
-    out = tmp_path / "predictions-zero_shot.jsonl"
-    recs = run_eval(_exp(), data_dir=data, model_ref="x", out_path=out, label="zero_shot",
+    out = tmp_path / "eval" / "predictions-zero_shot.jsonl"
+    recs = run_eval(_exp(), data_dir=data, model_ref="x", out_path=out, condition="zero_shot",
                     backend=ScriptedBackend(lambda p, s: junk))
     assert recs and all(not r["parsed"] and not r["correct"] for r in recs)
     assert len(out.read_text().splitlines()) == len(recs)
     err = capsys.readouterr().err
     assert "no completion had a parseable answer" in err
     assert err.count(f"eval zero_shot: {len(recs)}/{len(recs)}") == 1  # progress, logged once when not a terminal
-    m = compute_metrics(_exp(), data, tmp_path)  # metrics still work on an all-wrong condition
+    m = compute_metrics(_exp(), RunStore(tmp_path)).to_json()  # metrics still work on an all-wrong condition
     assert all(c["accuracy"] == 0 and c["unparsed"] == c["n"] for c in m["conditions"]["zero_shot"]["cells"])
 
 
 def test_empty_group_is_reported_not_fatal(tmp_path, capsys) -> None:
     data, outputs = _data(tmp_path, groups=("without_io", "with_io"), per_group=1, inputs=1)
-    recs = run_eval(_exp(), data_dir=data, model_ref="x", out_path=tmp_path / "p.jsonl", label="l",
+    recs = run_eval(_exp(), data_dir=data, model_ref="x", out_path=tmp_path / "p.jsonl", condition="l",
                     backend=ScriptedBackend(_oracle(outputs)))
     assert recs and {r["group"] for r in recs} == {"with_io", "without_io"}
     assert "group 'control' has no programs" in capsys.readouterr().err
@@ -200,15 +208,15 @@ def test_empty_group_is_reported_not_fatal(tmp_path, capsys) -> None:
 def test_nothing_to_evaluate_writes_an_empty_file(tmp_path, capsys) -> None:
     data, outputs = _data(tmp_path, groups=("with_io",), per_group=1, inputs=1)
     out = tmp_path / "p.jsonl"
-    recs = run_eval(_exp(groups=["control"]), data_dir=data, model_ref="x", out_path=out, label="l",
+    recs = run_eval(_exp(groups=["control"]), data_dir=data, model_ref="x", out_path=out, condition="l",
                     backend=ScriptedBackend(_oracle(outputs)))
     assert recs == [] and out.read_text() == ""
     assert "nothing to evaluate" in capsys.readouterr().err
 
 
 def test_missing_data_is_a_user_error(tmp_path) -> None:
-    with pytest.raises(PbbError, match="programs.jsonl does not exist"):
-        run_eval(_exp(), data_dir=tmp_path, model_ref="x", out_path=tmp_path / "p.jsonl", label="l",
+    with pytest.raises(PbbError, match="programs.jsonl: no such file"):
+        run_eval(_exp(), data_dir=tmp_path, model_ref="x", out_path=tmp_path / "p.jsonl", condition="l",
                  backend=ScriptedBackend(lambda p, s: ""))
 
 
@@ -273,10 +281,10 @@ def test_run_eval_end_to_end_with_tiny_model(tmp_path, tiny) -> None:
     exp = _exp(max_new_tokens_cot=16, max_new_tokens_direct=6, distributions=["test"])
     be = TransformersBackend(model=model, tokenizer=tok, batch_size=2)
     out = tmp_path / "eval" / "predictions-final.jsonl"
-    recs = run_eval(exp, data_dir=data, model_ref="tiny-random", out_path=out, label="final", backend=be)
+    recs = run_eval(exp, data_dir=data, model_ref="tiny-random", out_path=out, condition="final", backend=be)
     assert len(recs) == 2 * 3 * 2
     assert all("\n" not in r["completion"] for r in recs if r["mode"] == "direct")
-    m = compute_metrics(exp, data, out.parent)
+    m = compute_metrics(exp, RunStore(tmp_path)).to_json()
     assert {c["group"] for c in m["conditions"]["final"]["cells"]} == {"with_io", "without_io", "control"}
 
 
@@ -420,4 +428,4 @@ def test_corrupt_predictions_file_is_a_user_error(tmp_path) -> None:
     out = tmp_path / "p.jsonl"
     out.write_text('{"a": 1}\n{broken\n{"b": 2}\n')
     with pytest.raises(PbbError, match="corrupt"):
-        run_eval(_exp(), data_dir=data, model_ref="x", out_path=out, label="l", backend=ScriptedBackend(_oracle(outputs)))
+        run_eval(_exp(), data_dir=data, model_ref="x", out_path=out, condition="l", backend=ScriptedBackend(_oracle(outputs)))

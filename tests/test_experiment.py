@@ -13,7 +13,7 @@ import pytest
 from pbb.config import validate_experiment
 from pbb.experiment import run_experiment
 from pbb.io import read_json
-from pbb.train.curricula import CURRICULA
+from pbb.curricula import CURRICULA
 
 ROOT = Path(__file__).resolve().parents[1]
 

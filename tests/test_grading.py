@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from pbb.evaluate.grading import MAX_ANSWER_CHARS, Grade, grade
+from pbb.prompts import MAX_ANSWER_CHARS, Grade, grade
 from pbb.programs.base import Program
 
 

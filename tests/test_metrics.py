@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pbb.config import Experiment
+from pbb.store import RunStore
 from pbb.evaluate.metrics import bootstrap_ratios, cluster_bootstrap_ci, compute_metrics, pass_at_k
 from pbb.programs.base import Program
 
@@ -102,7 +103,7 @@ def _exp(**ev) -> Experiment:
 
 def test_compute_metrics_writes_the_documented_format(tmp_path) -> None:
     data, ev = _write_run(tmp_path, {"with_io": [1.0, 1.0], "without_io": [0.5, 0.75, 0.25], "control": [0.0, 0.25, 0.0]})
-    m = compute_metrics(_exp(), data, ev)
+    m = compute_metrics(_exp(), RunStore(tmp_path)).to_json()
     assert json.loads((ev / "metrics.json").read_text()) == m
     assert m["confidence"] == 0.95 and m["n_bootstrap"] == 2000
     cond = m["conditions"]["final"]
@@ -122,12 +123,12 @@ def test_compute_metrics_writes_the_documented_format(tmp_path) -> None:
     sizes = {(r["group"], r["size_lines"]): r for r in cond["by_size"]}
     assert sizes[("without_io", 1)]["n"] == 8 and sizes[("without_io", 1)]["accuracy"] == pytest.approx(0.375)
     # reproducible: the same seed gives the same intervals
-    assert compute_metrics(_exp(), data, ev) == m
+    assert compute_metrics(_exp(), RunStore(tmp_path)).to_json() == m
 
 
 def test_pass_at_k_cells_with_several_samples(tmp_path) -> None:
     data, ev = _write_run(tmp_path, {"without_io": [0.5, 0.0], "control": [0.0, 0.0]}, n_inputs=2, n_samples=4)
-    m = compute_metrics(_exp(n_samples=4, temperature=1.0), data, ev)
+    m = compute_metrics(_exp(n_samples=4, temperature=1.0), RunStore(tmp_path)).to_json()
     w = next(c for c in m["conditions"]["final"]["cells"] if c["group"] == "without_io")
     # p0: input 0 has 4/4 correct, input 1 has 0/4; p1 nothing
     assert w["pass_at_k"]["1"] == pytest.approx(0.25)

@@ -1,8 +1,9 @@
 """The report: report.md and plots from a run directory, and `pbb compare`.
 
-Each test builds a fake run directory in the documented formats (config.yaml, manifest.json,
-data/manifest.json, logs/<stage>.jsonl, eval/metrics.json). The numbers are fixtures chosen
-to be recognisable in the output, not measured results.
+Each test builds a fake run directory as `pbb run` writes it, through the run store where
+the store writes it (config.yaml, curriculum.json, eval/metrics.json) and in the documented
+formats otherwise (manifest.json, data/manifest.json, logs/<stage>.jsonl). The numbers are
+fixtures chosen to be recognisable in the output, not measured results.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from pbb.config import DataConfig, Experiment, dump_experiment
+from pbb.config import validate_experiment
 from pbb.errors import PbbError
+from pbb.records import Effect, Metrics
 from pbb.report import write_report
 from pbb.report.compare import compare_runs
-from pbb.report.markdown import log_points, md_table, reading
+from pbb.report.format import md_table, plural
+from pbb.report.load import log_points
+from pbb.report.sections import reading
+from pbb.store import RunStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PREFIX = {"with_io": "w", "without_io": "wo", "control": "c"}
@@ -62,18 +67,18 @@ def _baseline(acc_correct: int) -> dict:
 
 
 def make_run(root: Path, name: str = "quick", *, baselines: bool = True, logs: bool = True, manifests: bool = True,
-             curriculum: str = "proactive", grpo: bool = False, doc_kind: str = "code", n_programs_per_group: int = 4,
-             conditions: dict | None = None) -> Path:
+             curriculum: str = "proactive", stages: list[dict] | None = None, grpo: bool = False, doc_kind: str = "code",
+             n_programs_per_group: int = 4, conditions: dict | None = None) -> Path:
     """A run directory as `pbb run` leaves it, in the formats of docs/ARCHITECTURE.md."""
     run = root / name
-    (run / "eval").mkdir(parents=True)
-    # model_construct: the real Experiment and its dump, without needing the suite registered in tests
-    exp = Experiment.model_construct(name=name, curriculum=curriculum, data=DataConfig(doc_kind=doc_kind))
-    (run / "config.yaml").write_text(dump_experiment(exp))
+    store = RunStore(run)
+    exp = validate_experiment({"name": name, "curriculum": curriculum, "stages": stages, "data": {"doc_kind": doc_kind}})
+    store.write_config(exp)
+    store.write_curriculum(exp.curriculum_stages())  # as `pbb run` does when the run starts
     conds = conditions if conditions is not None else {"final": _final_condition(n_programs_per_group)}
     if baselines and conditions is None:
         conds |= {"zero_shot": _baseline(6), "in_context": _baseline(9)}
-    (run / "eval" / "metrics.json").write_text(json.dumps({"confidence": 0.95, "n_bootstrap": 2000, "conditions": conds}))
+    store.write_metrics(Metrics.from_json({"confidence": 0.95, "n_bootstrap": 2000, "conditions": conds}))
     if logs:
         (run / "logs").mkdir()
         for stage, steps in (("stage1", 30), ("stage2", 20)):
@@ -92,15 +97,16 @@ def make_run(root: Path, name: str = "quick", *, baselines: bool = True, logs: b
             "peak_rss_gb": 3.27}))
         (run / "data").mkdir()
         (run / "data" / "manifest.json").write_text(json.dumps({
-            "seed": 0, "content_hash": "123", "suite": "arithmetic", "options": {},
-            "counts": {"programs": {"with_io": 60, "without_io": 30, "control": 30, "composed": 0},
+            "format": 2, "seed": 0, "suite": "arithmetic", "options": {}, "data_hash": "456", "content_hash": "123",
+            "counts": {"programs": {"with_io": 60, "without_io": 30, "control": 30, "composed": 0, "spares_generated": 12},
                        "examples": {"train": 1200, "test": 600}, "stages": {"stage1": 1320, "stage2": 150},
                        "stage_kinds": {"stage1": {"code_doc": 300, "cot": 240, "direct": 600}, "stage2": {"code_doc": 150}},
                        "future_count": {"x": 1}},
-            "dropped": [{"id": "arithmetic-0007", "reason": "timeout"}, {"id": "arithmetic-0042", "reason": "timeout"},
+            "dropped": [{"id": "arithmetic-0007", "reason": "timeout"},
+                        {"id": "arithmetic-0042", "distribution": "test", "input": "7", "reason": "timeout"},
                         {"id": "arithmetic-0099", "reason": "exception: ZeroDivisionError | bad"}],
-            "input_shortfall": [{"id": "arithmetic-0003", "split": "test", "missing": 2},
-                                {"id": "arithmetic-0003", "split": "shifted", "missing": 1}]}))
+            "input_shortfall": [{"id": "arithmetic-0003", "distribution": "test", "missing": 2},
+                                {"id": "arithmetic-0003", "distribution": "shifted", "missing": 1}]}))
     return run
 
 
@@ -134,11 +140,14 @@ def test_headline_gives_effect_interval_and_reading(tmp_path):
 
 
 def test_reading_below_zero_and_nl_docs():
-    e = {"mode": "cot", "distribution": "test", "effect": -0.2, "ci": [-0.3, -0.1], "without_io": 0.1, "control": 0.3}
+    from dataclasses import replace
+
+    e = Effect(mode="cot", distribution="test", effect=-0.2, ci=[-0.3, -0.1], without_io=0.1, control=0.3)
     assert "lies below zero" in reading(e)
-    e = {"mode": "cot", "distribution": "test", "effect": 0.3, "ci": [0.1, 0.5], "without_io": 0.4, "control": 0.1}
+    e = Effect(mode="cot", distribution="test", effect=0.3, ci=[0.1, 0.5], without_io=0.4, control=0.1)
     assert "only as descriptions far better" in reading(e, doc_kind="nl")
-    assert "no interval" in reading(e | {"ci": None})
+    assert "no interval" in reading(replace(e, ci=None)) and "no interval" in reading(replace(e, ci=[]))
+    assert "no effect was computed" in reading(replace(e, effect=float("nan")))
 
 
 def test_accuracy_table_cells_and_unparsed(tmp_path):
@@ -216,13 +225,9 @@ def test_resumed_stage_counts_each_step_once(tmp_path):
 
 
 def test_custom_curriculum_stages_in_order(tmp_path):
-    from pbb.config import SourceSpec, StageSpec
-
-    run = make_run(tmp_path, logs=False)
-    stages = [StageSpec(name="warmup", sources=[SourceSpec(kind="doc", group="all")], train={"epochs": 2}),
-              StageSpec(name="align", method="grpo", sources=[SourceSpec(kind="cot", group="with_io")])]
-    exp = Experiment.model_construct(name="quick", curriculum="custom", stages=stages)
-    (run / "config.yaml").write_text(dump_experiment(exp))
+    stages = [{"name": "warmup", "sources": [{"kind": "doc", "group": "all"}], "train": {"epochs": 2}},
+              {"name": "align", "method": "grpo", "sources": [{"kind": "cot", "group": "with_io"}]}]
+    run = make_run(tmp_path, logs=False, curriculum="custom", stages=stages)
     (run / "logs").mkdir()
     (run / "logs" / "warmup.jsonl").write_text(json.dumps({"step": 1, "epoch": 0.5, "loss": 2.0, "learning_rate": 1e-4}) + "\n")
     md = write_report(run).read_text()
@@ -233,6 +238,40 @@ def test_custom_curriculum_stages_in_order(tmp_path):
     assert train.index("| warmup") < train.index("| align")
     (run / "logs" / "align.jsonl").unlink()
     assert "No log for stage align." in write_report(run).read_text()
+
+
+def test_stages_come_from_curriculum_json_not_from_todays_code(tmp_path):
+    """The report describes what the run trained (curriculum.json), not what its config.yaml resolves to today."""
+    from pbb.curricula import SourceSpec
+
+    run = make_run(tmp_path)
+    store = RunStore(run)
+    stage1, stage2 = store.read_curriculum()
+    train = stage2.train.model_copy(update={"epochs": 7, "learning_rate": 3e-5})
+    spec = stage2.spec.model_copy(update={"sources": [*stage2.spec.sources, SourceSpec(kind="replay", count=50)]})
+    store.write_curriculum([stage1, stage2.model_copy(update={"spec": spec, "train": train})])
+    # config.yaml is unchanged: today's code would resolve stage2 to 3 epochs at lr 0.0001 without replay
+    today = store.read_config().curriculum_stages()[1]
+    assert (today.train.epochs, today.train.learning_rate, len(today.spec.sources)) == (3, 1e-4, 1)
+    summary = write_report(run).read_text().split("## Headline", 1)[0]
+    assert "then stage2 (SFT, 7 epochs, lr 3e-05: code docs of w/o IO, replay of 50 stage-1 examples)." in summary
+    assert "stage1 (SFT, 3 epochs, lr 0.0001:" in summary
+    assert "stage2 (SFT, 7 epochs, lr 3e-05: code docs of w/o IO, replay of 50 stage-1 examples)" in compare_runs([run, make_run(tmp_path, "b")])
+
+
+def test_run_without_curriculum_json_describes_stages_from_its_logs(tmp_path):
+    """A run from before curriculum.json: the stages the logs show, or 'stages unknown'; a damaged one is noted."""
+    run = make_run(tmp_path, grpo=True)
+    RunStore(run).curriculum_path.unlink()
+    md = write_report(run).read_text()
+    assert "curriculum: stage1 (SFT), then stage2 (GRPO)." in md
+    assert "Note:" not in md
+    assert "stage1 (SFT), then stage2 (GRPO) (no `curriculum.json`; from its training logs)" in compare_runs([run])
+    run = make_run(tmp_path, "nologs", logs=False)
+    RunStore(run).curriculum_path.write_text("[{not json")
+    md = write_report(run).read_text()
+    assert "curriculum: stages unknown." in md
+    assert "> Note: `curriculum.json` could not be read; the stages are described from the training logs." in md
 
 
 def test_per_program_table_and_sizes(tmp_path):
@@ -265,7 +304,7 @@ def test_timings_and_data_drops(tmp_path):
     assert _table_row(d, "timeout") == ["timeout", "2", "arithmetic-0007, arithmetic-0042"]
     assert "exception: ZeroDivisionError \\| bad" in d  # a pipe in a reason cannot break the table
     assert "- programs: 60 w/ IO, 30 w/o IO, 30 control, 0 composed" in d
-    assert "- examples per input split: train 1200, test 600" in d
+    assert "- examples per input distribution: train 1200, test 600" in d
     assert _table_row(d, "stage1") == ["stage1", "1320", "code_doc 300, cot 240, direct 600"]
     assert _table_row(d, "future_count.x") == ["future_count.x", "1"]
     assert "1 program got fewer distinct inputs than asked (1 shifted, 2 test inputs short)" in d
@@ -385,10 +424,10 @@ def test_compare_errors(tmp_path):
 def test_report_of_metrics_computed_by_pbb_evaluate(tmp_path):
     """The report reads what `pbb.evaluate.compute_metrics` writes, not only this file's fixture."""
     from pbb.evaluate.metrics import compute_metrics
-    from pbb.programs.base import Program
+    from pbb.records import Program
 
     run = make_run(tmp_path, conditions={}, logs=False)
-    exp = Experiment.model_construct(name="quick")
+    exp = validate_experiment({"name": "quick"})
     programs, preds = [], []
     right = {"with_io": 4, "without_io": 3, "control": 0}  # correct inputs of 5 per program, in CoT
     for g in ("with_io", "without_io", "control"):
@@ -404,7 +443,7 @@ def test_report_of_metrics_computed_by_pbb_evaluate(tmp_path):
                                   "parsed": True, "correct": ok, "sample": 0})
     (run / "data" / "programs.jsonl").write_text("\n".join(json.dumps(p) for p in programs) + "\n")
     (run / "eval" / "predictions-final.jsonl").write_text("\n".join(json.dumps(p) for p in preds) + "\n")
-    compute_metrics(exp, run / "data", run / "eval")
+    compute_metrics(exp, RunStore(run))
     md = write_report(run).read_text()
     # every w/o IO program gets 3/5 and every control one 0/5: the bootstrap interval is a point
     assert "CoT, test inputs: w/o IO 60.0% vs control 0.0%, PBB effect +60.0 points [60.0, 60.0] — the interval excludes zero" in md
@@ -413,20 +452,34 @@ def test_report_of_metrics_computed_by_pbb_evaluate(tmp_path):
 
 
 
-def test_odd_metrics_do_not_crash(tmp_path):
-    """Partial or odd records (a metrics.json from another version, a cell with no interval) render as '–'."""
-    odd = {"final": {"cells": [{"group": "without_io", "mode": "cot", "distribution": "test", "accuracy": float("nan"), "ci": None},
-                               {"group": "control"}, "not a dict"],
-                     "pbb_effect": [{"mode": "cot", "distribution": "test", "effect": 0.1, "ci": None}, {}],
-                     "per_program": [{"program_id": 7}, {"name": None, "mode": "cot", "distribution": "test", "n": 0, "correct": 0}],
-                     "by_size": [{}, {"size_lines": 2, "group": "control", "mode": "cot"}]},
-           "in_context": "garbage"}
+def test_metrics_from_another_version_is_one_clear_error(tmp_path):
+    """A metrics.json that does not fit the schema names the file and the fix; it is not half-rendered."""
+    run = make_run(tmp_path)
+    path = run / "eval" / "metrics.json"
+    odd = {"final": {"cells": [{"group": "control"}], "pbb_effect": [], "per_program": [], "by_size": []}}
+    for conds in (odd, {"final": "garbage"}, {"final": {"cells": ["not a dict"]}}):
+        path.write_text(json.dumps({"confidence": 0.95, "n_bootstrap": 2000, "conditions": conds}))
+        with pytest.raises(PbbError) as e:
+            write_report(run)
+        assert str(path) in str(e.value) and "delete it and rerun `pbb run` to recompute the metrics" in str(e.value)
+    assert not (run / "report.md").exists()
+
+
+def test_odd_values_still_render(tmp_path):
+    """Legitimate odd values render as '–' or a sentence: a NaN accuracy, no interval, empty lists, junk log lines."""
+    cell = {"group": "without_io", "mode": "cot", "distribution": "test", "n": 0, "n_programs": 0, "correct": 0,
+            "unparsed": 0, "accuracy": float("nan"), "ci": []}
+    effect = {"mode": "cot", "distribution": "test", "effect": 0.1, "ci": [], "without_io": 0.1, "control": 0.0}
+    odd = {"final": {"cells": [cell], "pbb_effect": [effect], "per_program": [], "by_size": []},
+           "in_context": {"cells": [], "pbb_effect": [], "per_program": [], "by_size": []}}
     run = make_run(tmp_path, conditions=odd)
     (run / "logs" / "stage1.jsonl").write_text('[1, 2]\n{"step": "x", "loss": null}\n')
     md = write_report(run).read_text()
     assert "no interval was computed" in md
-    assert "None" not in md
+    assert "None" not in md and "nan" not in md
     assert _table_row(_section(md, "Accuracy"), "w/o IO") == ["w/o IO", "–"]
+    assert "No per-program results in the metrics." in md
+    assert _table_row(_section(md, "Training"), "stage1") == ["stage1", "0", "– → –", "–", "1"]
 
 
 def test_compare_runs_of_the_same_name_and_without_final(tmp_path):
@@ -440,8 +493,6 @@ def test_compare_runs_of_the_same_name_and_without_final(tmp_path):
 
 
 def test_plural():
-    from pbb.report.markdown import plural
-
     assert [plural(1, "epoch"), plural(3, "epoch"), plural(2.5, "epoch"), plural(1.0, "epoch")] == ["1 epoch", "3 epochs", "2.5 epochs", "1 epoch"]
 
 

@@ -18,8 +18,9 @@ from pbb.errors import PbbError
 from pbb.io import read_jsonl, write_jsonl
 from pbb.models import load_model
 from pbb.programs.base import Program
+from pbb.records import StageRecord
 from pbb.train import run_stage
-from pbb.train import stage as stage_mod
+from pbb.train import common as stage_mod
 
 PROGRAMS = [
     Program(id=f"p{i}", suite="arithmetic", family="chain", name=f"zorbix_{i}",
@@ -38,15 +39,16 @@ def _sft_records() -> list[dict]:
         recs.append({"prompt": "", "completion": f"Here is zorbix code:\n{p.source}", "kind": "code_doc", "program_id": p.id})
         for x in (1, 2):
             recs.append({"prompt": prompts.direct_prompt(p.name, str(x)), "completion": prompts.direct_completion(str(_value(p, x))),
-                         "kind": "direct", "program_id": p.id})
+                         "kind": "example", "mode": "direct", "program_id": p.id})
         recs.append({"prompt": prompts.cot_prompt(p.name, "3"),
                      "completion": prompts.cot_completion(p.source, f"y = 3 * {int(p.id[1:]) + 2}", str(_value(p, 3))),
-                     "kind": "cot", "program_id": p.id})
+                     "kind": "example", "mode": "cot", "program_id": p.id})
     return recs  # 16 records
 
 
 def _grpo_records() -> list[dict]:
-    return [{"prompt": prompts.direct_prompt(p.name, str(x)), "mode": "direct", "expected": str(_value(p, x)), "program_id": p.id}
+    return [{"prompt": prompts.direct_prompt(p.name, str(x)), "kind": "example", "mode": "direct", "expected": str(_value(p, x)),
+             "program_id": p.id}
             for p in PROGRAMS for x in (4, 5)]
 
 
@@ -67,7 +69,7 @@ def _exp(method: str = "sft", name: str = "s1", **train):
 
 
 def _run(exp, data_dir: Path, out: Path, init="tiny-random") -> Path:
-    return run_stage(exp, exp.resolved_stages()[0], data_dir=data_dir, init=init, out_dir=out, log_path=out / "log.jsonl")
+    return run_stage(exp, exp.curriculum_stages()[0], data_dir=data_dir, init=init, out_dir=out, log_path=out / "log.jsonl")
 
 
 def _params(model) -> dict[str, torch.Tensor]:
@@ -99,14 +101,15 @@ def test_sft_full_trains_saves_and_logs(data_dir, tmp_path):
 
 def test_sft_labels_complete_with_eos_and_mask_prompts(data_dir, tmp_path):
     """Docs: loss on every token; execution examples: completion only; every sequence ends in EOS."""
-    from pbb.train.sft import _sft_trainer_class, build_dataset, prepare_model, sft_args
+    from pbb.train.common import prepare_model
+    from pbb.train.sft import _sft_trainer_class, build_dataset, sft_args
 
     exp = _exp()
     st = exp.resolved_stages()[0]
     cfg = exp.stage_train_config(st)
     model, tok = prepare_model("tiny-random", cfg, st)
     recs = _sft_records()
-    trainer = _sft_trainer_class()(model=model, args=sft_args(exp, st, cfg, tmp_path), train_dataset=build_dataset(recs),
+    trainer = _sft_trainer_class()(model=model, args=sft_args(exp, st, cfg, tmp_path), train_dataset=build_dataset([StageRecord.from_json(r) for r in recs]),
                                    processing_class=tok)
     ds = trainer.train_dataset
     for rec, ids, labels in zip(recs, ds["input_ids"], ds["labels"], strict=True):
@@ -193,7 +196,7 @@ def test_user_errors_are_pbb_errors(data_dir, tmp_path):
         _run(_exp(name="nope"), data_dir, tmp_path / "x")
     with pytest.raises(PbbError, match="divisible by train.grad_accum"):
         _run(_exp(grad_accum=3), data_dir, tmp_path / "x")
-    (data_dir / "stages" / "bad.jsonl").write_text('{"prompt": "", "kind": "doc"}\n')
+    (data_dir / "stages" / "bad.jsonl").write_text('{"prompt": "", "kind": "code_doc", "program_id": "p0"}\n')
     with pytest.raises(PbbError, match="line 1.*completion"):
         _run(_exp(name="bad"), data_dir, tmp_path / "x")
 

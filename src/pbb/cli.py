@@ -47,7 +47,7 @@ def suites() -> None:
 @app.command()
 def curricula() -> None:
     """List the named curricula (or write `curriculum: custom` with `stages:` in a config)."""
-    from pbb.train.curricula import CURRICULA
+    from pbb.curricula import CURRICULA
 
     t = Table("curriculum", "stages", box=None)
     for c in CURRICULA.values():

@@ -14,16 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pbb.curricula import CURRICULA, CurriculumOptions, SourceSpec, StageSpec
 from pbb.errors import PbbError, did_you_mean
-
-Group = Literal["with_io", "without_io", "control"]
-Mode = Literal["direct", "cot"]
-Distribution = Literal["test", "shifted"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
+from pbb.schema import EvalDistribution, Group, Mode, Strict
 
 class DataConfig(Strict):
     """How many programs of each group, how many inputs and documents per program."""
@@ -82,57 +75,10 @@ class TrainConfig(Strict):
     grpo: GRPOOptions = Field(default_factory=GRPOOptions)
 
 
-SourceKind = Literal["doc", "code_doc", "nl_doc", "direct", "cot", "replay"]
-
-
-class SourceSpec(Strict):
-    """One component of a stage's data mixture."""
-
-    kind: SourceKind = Field(description="doc (follows data.doc_kind), code_doc, nl_doc, direct or cot execution examples, or replay.")
-    group: Literal["with_io", "without_io", "control", "all"] = Field("with_io", description="Which programs' documents or examples.")
-    split: Literal["train", "natural"] = Field("train", description="Input distribution of execution examples.")
-    max_per_program: int | None = Field(None, ge=0, description="Cap on examples (or documents) per program; None = all.")
-    repeat: int = Field(1, ge=1, description="Upsampling: include the records this many times.")
-    count: int | None = Field(None, ge=0, description="Replay only: how many records to draw (None = all).")
-    path: str | None = Field(None, description="Replay only: a JSONL of prompt/completion pairs; None = stage-1 execution examples.")
-
-
-class StageSpec(Strict):
-    """A curriculum stage: a data mixture, a method and its hyperparameters."""
-
-    name: str = Field(description="Stage name, used for the dataset and checkpoint folder.")
-    method: Literal["sft", "grpo"] = Field("sft", description="SFT (TRL SFTTrainer) or GRPO (TRL GRPOTrainer, exact-match reward).")
-    sources: list[SourceSpec] = Field(min_length=1)
-    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the top-level train: block for this stage.")
-
-    @model_validator(mode="after")
-    def _check(self) -> StageSpec:
-        try:
-            TrainConfig(**self.train)
-        except ValidationError as e:
-            raise ValueError(f"stage {self.name!r} train overrides: {_first_error(e, root=TrainConfig)}") from None
-        if self.method == "grpo" and any(s.kind not in ("direct", "cot") for s in self.sources):
-            raise ValueError(f"stage {self.name!r}: a GRPO stage takes execution-example sources (direct or cot) only")
-        return self
-
-
-class CurriculumOptions(Strict):
-    """Knobs of the named curricula (see `pbb curricula`)."""
-
-    stage2_method: Literal["grpo", "sft"] = Field("grpo", description="retroactive: how stage 2 learns the w/ IO execution examples.")
-    direct: bool = Field(True, description="Include direct execution examples.")
-    cot: bool = Field(True, description="Include CoT execution examples.")
-    replay: int = Field(0, ge=0, description="Records of stage-1 execution examples replayed in stage 2 (0 = none).")
-    ad_split: Literal["train", "natural"] = Field("train", description="ad / pbb+ad: the input distribution of the demonstrations.")
-    ad_examples_per_program: int | None = Field(None, ge=0, description="ad / pbb+ad: demonstrations per program (None = all training inputs).")
-    stage1: dict[str, Any] = Field(default_factory=dict, description="train: overrides for stage 1.")
-    stage2: dict[str, Any] = Field(default_factory=dict, description="train: overrides for stage 2.")
-
-
 class EvalConfig(Strict):
     modes: list[Mode] = Field(default_factory=lambda: ["direct", "cot"], description="direct (answer at once) and/or cot (recall, step through, answer).")
     groups: list[Group] = Field(default_factory=lambda: ["with_io", "without_io", "control"])
-    distributions: list[Distribution] = Field(default_factory=lambda: ["test", "shifted"])
+    distributions: list[EvalDistribution] = Field(default_factory=lambda: ["test", "shifted"])
     baselines: list[Literal["zero_shot", "in_context"]] = Field(
         default_factory=lambda: ["zero_shot", "in_context"], description="Base-model baselines: name only, and source shown in the prompt (upper bound)."
     )
@@ -173,7 +119,6 @@ class Experiment(Strict):
     @model_validator(mode="after")
     def _check(self) -> Experiment:
         from pbb.programs import get_suite
-        from pbb.train.curricula import CURRICULA
 
         try:
             suite = get_suite(self.suite)
@@ -191,6 +136,11 @@ class Experiment(Strict):
             raise ValueError(f"unknown curriculum {self.curriculum!r}.{hint} Known: {', '.join(CURRICULA)}, custom")
         elif self.stages:
             raise ValueError(f"`stages:` is only for curriculum 'custom' (curriculum is {self.curriculum!r})")
+        for stage in self.resolved_stages():
+            try:
+                TrainConfig(**stage.train)
+            except ValidationError as e:
+                raise ValueError(f"stage {stage.name!r} train overrides: {_first_error(e, root=TrainConfig)}") from None
         sizes = {"with_io": self.data.n_with_io, "without_io": self.data.n_without_io, "control": self.data.n_control}
         for stage in self.resolved_stages():
             for src in stage.sources:
@@ -198,7 +148,7 @@ class Experiment(Strict):
                     raise ValueError(
                         f"stage {stage.name!r} trains on group {src.group!r}, which is empty: set data.n_{src.group} above 0"
                     )
-                if src.split == "natural" and src.kind in ("direct", "cot") and self.data.natural_inputs == 0:
+                if src.distribution == "natural" and src.kind in ("direct", "cot") and self.data.natural_inputs == 0:
                     raise ValueError(f"stage {stage.name!r} uses the 'natural' input split: set data.natural_inputs above 0")
         for g in self.eval.groups:
             if sizes[g] == 0 and not (g == "without_io" and self.data.n_composed):
@@ -213,14 +163,36 @@ class Experiment(Strict):
         """The stages this experiment trains, in order (empty for curriculum 'none')."""
         if self.curriculum == "custom":
             return list(self.stages or [])
-        from pbb.train.curricula import CURRICULA
-
         return CURRICULA[self.curriculum].stages(self)
 
     def stage_train_config(self, stage: StageSpec) -> TrainConfig:
         """The top-level train: block with the stage's overrides applied."""
         merged = _deep_merge(self.train.model_dump(), stage.train)
         return TrainConfig(**merged)
+
+    def curriculum_stages(self) -> list[ResolvedStage]:
+        """Every stage with its merged train config: what a run trains, as the run store keeps it."""
+        return [ResolvedStage(spec=s, train=self.stage_train_config(s)) for s in self.resolved_stages()]
+
+
+class ResolvedStage(Strict):
+    """A stage as a run trains it: its spec (sources, method) and its train config with the overrides applied.
+
+    Written to the run directory (`curriculum.json`) when the run starts; training, the
+    report and `pbb compare` read the stages from there, so they describe what this run
+    trained, not what today's code would resolve the config to.
+    """
+
+    spec: StageSpec
+    train: TrainConfig
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def method(self) -> str:
+        return self.spec.method
 
 
 # ---------------------------------------------------------------- loading

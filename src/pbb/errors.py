@@ -8,12 +8,22 @@ class PbbError(Exception):
     """
 
 
-def did_you_mean(name: str, known) -> str:
-    """' Did you mean 'x'?' for the closest of `known`, or '' (for one-sentence errors)."""
+def closest(name: str, known, *, cutoff: float = 0.6) -> str | None:
+    """The name in `known` most like `name` (difflib similarity >= `cutoff`), or None.
+
+    The one place typo hints are computed; use `did_you_mean` for the usual sentence, and
+    this where the hint is phrased differently (e.g. a dotted config key).
+    """
     import difflib
 
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, known, *, cutoff: float = 0.6) -> str:
+    """' Did you mean 'x'?' for the closest of `known`, or '' (for one-sentence errors)."""
+    close = closest(name, known, cutoff=cutoff)
+    return f" Did you mean {close!r}?" if close else ""
 
 
 def check_known(kind: str, names: list[str] | None, known) -> list[str] | None:

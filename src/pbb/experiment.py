@@ -13,102 +13,18 @@ the data build, the evaluation and the report run on the main process only.
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
-from pbb import __version__
-from pbb.config import Experiment, dump_experiment
-from pbb.errors import PbbError
-from pbb.io import read_json, sha256_obj, write_json, write_text
+from pbb.config import Experiment, ResolvedStage
+from pbb.io import read_json, sha256_obj, write_json
+from pbb.store import RunStore
 
 console = Console(stderr=True)
-
-
-# ---------------------------------------------------------------- the run manifest
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "pbb": __version__}
-    for pkg in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
-
-
-def _hardware() -> dict[str, Any]:
-    import psutil
-
-    cpu = platform.processor() or ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    hw: dict[str, Any] = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "gpu": None,
-    }
-    with contextlib.suppress(Exception):
-        import torch
-
-        if torch.cuda.is_available():
-            hw["gpu"] = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    return hw
-
-
-def _peak_rss_gb() -> float:
-    import resource
-
-    # ru_maxrss is in KiB on Linux; children cover sandbox workers and subprocesses
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(self_kb / 2**20, 2)
-
-
-class RunManifest:
-    """`manifest.json` of a run: versions, hardware, seed, and one entry per finished step."""
-
-    def __init__(self, run_dir: Path, exp: Experiment):
-        self.path = run_dir / "manifest.json"
-        old = read_json(self.path) if self.path.exists() else {}
-        self.data: dict[str, Any] = {
-            "name": exp.name,
-            "started": old.get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "pbb_version": __version__,
-            "versions": _versions(),
-            "hardware": _hardware(),
-            "seed": exp.seed,
-            "steps": old.get("steps", {}),
-            "peak_rss_gb": old.get("peak_rss_gb", 0.0),
-        }
-        self.save()
-
-    def done(self, step: str, input_hash: str) -> bool:
-        s = self.data["steps"].get(step)
-        return bool(s and s.get("done") and s.get("hash") == input_hash)
-
-    def record(self, step: str, input_hash: str, wall_s: float, **extra: Any) -> None:
-        self.data["steps"][step] = {"hash": input_hash, "wall_s": round(wall_s, 2), "done": True, **extra}
-        self.save()
-
-    def forget(self, step: str) -> None:
-        self.data["steps"].pop(step, None)
-        self.save()
-
-    def save(self) -> None:
-        self.data["peak_rss_gb"] = max(self.data.get("peak_rss_gb", 0.0), _peak_rss_gb())
-        write_json(self.path, self.data)
 
 
 # ---------------------------------------------------------------- distributed helpers
@@ -136,28 +52,21 @@ def _step(title: str) -> Iterator[dict]:
 # ---------------------------------------------------------------- the steps
 
 
-def data_hash(exp: Experiment) -> str:
-    """Everything the data build depends on."""
-    stages = [s.model_dump(mode="json") for s in exp.resolved_stages()]
-    return sha256_obj({"v": 1, "seed": exp.seed, "suite": exp.suite, "suite_options": exp.suite_options,
-                       "data": exp.data.model_dump(mode="json"), "stages": [{k: s[k] for k in ("name", "method", "sources")} for s in stages]})
+def eval_conditions(exp: Experiment, stages: list[ResolvedStage] | None = None) -> list[tuple[str, str, bool]]:
+    """(condition, model, in_context) for every evaluation of this run.
 
-
-def eval_labels(exp: Experiment) -> list[tuple[str, str, bool]]:
-    """(label, which model, in_context) for every evaluation of this run.
-
-    `which` is "base" or a stage name; "final" is the last stage's checkpoint (the base
-    model when the curriculum trains nothing).
+    `model` is "base" or a stage name; condition "final" is the last stage's checkpoint
+    (the base model when the curriculum trains nothing).
     """
-    stages = exp.resolved_stages()
-    labels = [("final", stages[-1].name if stages else "base", False)]
+    names = [s.name for s in (exp.curriculum_stages() if stages is None else stages)]
+    conditions = [("final", names[-1] if names else "base", False)]
     if exp.eval.after_every_stage:
-        labels += [(s.name, s.name, False) for s in stages[:-1]]
-    if "zero_shot" in exp.eval.baselines and stages:
-        labels.append(("zero_shot", "base", False))
+        conditions += [(n, n, False) for n in names[:-1]]
+    if "zero_shot" in exp.eval.baselines and names:
+        conditions.append(("zero_shot", "base", False))
     if "in_context" in exp.eval.baselines:
-        labels.append(("in_context", "base", True))
-    return labels
+        conditions.append(("in_context", "base", True))
+    return conditions
 
 
 def _quiet_libraries() -> None:
@@ -175,44 +84,46 @@ def _quiet_libraries() -> None:
 
 def run_experiment(exp: Experiment, run_dir: Path) -> Path:
     """Run (or resume) the whole experiment in `run_dir`; return the report's path."""
+    from pbb.data.build import data_hash
+
     _quiet_libraries()
     state = _dist()
-    run_dir = Path(run_dir)
+    store = RunStore(run_dir)
     main = state.is_main_process
+    stages = exp.curriculum_stages()  # resolved once; the run store keeps them for training and the report
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / "config.yaml", dump_experiment(exp))
+        store.write_config(exp)
+        store.write_curriculum(stages)
     state.wait_for_everyone()
-    manifest = RunManifest(run_dir, exp) if main else None
+    manifest = store.manifest(exp) if main else None
     if main:
         manifest.data["processes"] = state.num_processes  # > 1 under accelerate launch (data parallel)
         manifest.save()
 
     # -- data (main process builds, the others wait for it)
-    data_dir = run_dir / "data"
-    d_hash = data_hash(exp)
+    data = store.data
+    d_hash = data_hash(exp, [s.spec for s in stages])
     if main:
-        if manifest.done("data", d_hash) and (data_dir / "manifest.json").exists():
-            console.print(f"[dim]data: up to date ({data_dir})[/dim]")
+        if manifest.done("data", d_hash) and data.read_manifest() is not None:
+            console.print(f"[dim]data: up to date ({data.root})[/dim]")
         else:
             from pbb.data.build import build_data
 
-            with _step(f"data: building {exp.suite} programs into {data_dir}") as t:
-                dm = build_data(exp, data_dir)
+            with _step(f"data: building {exp.suite} programs into {data.root}") as t:
+                dm = build_data(exp, data.root)
             manifest.record("data", d_hash, t["wall_s"], content_hash=dm["content_hash"])
     state.wait_for_everyone()
-    content_hash = read_json(data_dir / "manifest.json")["content_hash"]
+    content_hash = (data.read_manifest() or {}).get("content_hash")
 
     # -- training, stage by stage; each stage's hash chains the previous one's
     from pbb.train import run_stage
 
     checkpoints: dict[str, str] = {"base": exp.model}
     prev_hash = sha256_obj({"model": exp.model})
-    for stage in exp.resolved_stages():
-        cfg = exp.stage_train_config(stage)
-        s_hash = sha256_obj({"prev": prev_hash, "data": content_hash, "stage": stage.model_dump(mode="json"),
-                             "train": cfg.model_dump(mode="json"), "seed": exp.seed})
-        out_dir = run_dir / "checkpoints" / stage.name
+    for stage in stages:
+        s_hash = sha256_obj({"prev": prev_hash, "data": content_hash, "stage": stage.spec.model_dump(mode="json"),
+                             "train": stage.train.model_dump(mode="json"), "seed": exp.seed})
+        out_dir = store.checkpoint_dir(stage.name)
         final = out_dir / "final"
         key = f"train:{stage.name}"
         done = manifest.done(key, s_hash) if main else None
@@ -221,54 +132,53 @@ def run_experiment(exp: Experiment, run_dir: Path) -> Path:
             console.print(f"[dim]{key}: up to date ({final})[/dim]")
         else:
             if main:
-                old = manifest.data["steps"].get(key)
+                old = manifest.step(key)
                 if old and old.get("hash") != s_hash and out_dir.exists():
                     # inputs changed: the old checkpoints belong to another experiment
                     shutil.rmtree(out_dir)
                 manifest.forget(key)
             state.wait_for_everyone()
-            with _step(f"{key}: {stage.method} on {data_dir / 'stages' / (stage.name + '.jsonl')}") as t:
-                final = run_stage(exp, stage, data_dir=data_dir, init=checkpoints[_prev_name(checkpoints)],
-                                  out_dir=out_dir, log_path=run_dir / "logs" / f"{stage.name}.jsonl")
+            with _step(f"{key}: {stage.method} on {data.stage_path(stage.name)}") as t:
+                final = run_stage(exp, stage, data_dir=data.root, init=checkpoints[_prev_name(checkpoints)],
+                                  out_dir=out_dir, log_path=store.log_path(stage.name))
             if main:
                 manifest.record(key, s_hash, t["wall_s"])
         checkpoints[stage.name] = str(final)
         prev_hash = s_hash
     state.wait_for_everyone()
     if not main:
-        return run_dir / "report.md"
+        return store.report_path
 
     # -- evaluation (main process), then metrics and the report
     from pbb.evaluate import compute_metrics, run_eval
 
-    eval_dir = run_dir / "eval"
     stage_hashes = {k: v.get("hash") for k, v in manifest.data["steps"].items()}
-    for label, which, in_context in eval_labels(exp):
-        model_ref = checkpoints[which]
-        e_hash = sha256_obj({"model": stage_hashes.get(f"train:{which}", exp.model), "data": content_hash,
+    for condition, model, in_context in eval_conditions(exp, stages):
+        model_ref = checkpoints[model]
+        e_hash = sha256_obj({"model": stage_hashes.get(f"train:{model}", exp.model), "data": content_hash,
                              "eval": exp.eval.model_dump(mode="json"), "in_context": in_context, "seed": exp.seed})
-        key = f"eval:{label}"
-        pred_path = eval_dir / f"predictions-{label}.jsonl"
+        key = f"eval:{condition}"
+        pred_path = store.predictions_path(condition)
         if manifest.done(key, e_hash) and pred_path.exists():
             console.print(f"[dim]{key}: up to date ({pred_path})[/dim]")
             continue
-        old = manifest.data["steps"].get(key)
-        if (old and old.get("hash") != e_hash) or (pred_path.exists() and not _same_pending(run_dir, key, e_hash)):
+        old = manifest.step(key)
+        if (old and old.get("hash") != e_hash) or (pred_path.exists() and not _same_pending(store, key, e_hash)):
             pred_path.unlink(missing_ok=True)
-        _mark_pending(run_dir, key, e_hash)
-        what = "base model" if which == "base" else f"checkpoint {which}"
+        _mark_pending(store, key, e_hash)
+        what = "base model" if model == "base" else f"checkpoint {model}"
         with _step(f"{key}: {what}{' with the source in the prompt' if in_context else ''}") as t:
-            run_eval(exp, data_dir=data_dir, model_ref=model_ref, out_path=pred_path, label=label, in_context=in_context)
+            run_eval(exp, data_dir=data.root, model_ref=model_ref, out_path=pred_path, condition=condition, in_context=in_context)
         manifest.record(key, e_hash, t["wall_s"])
 
-    # drop predictions of labels this config no longer asks for, so metrics match the config
-    wanted = {label for label, _, _ in eval_labels(exp)}
-    for p in eval_dir.glob("predictions-*.jsonl"):
-        if p.stem.removeprefix("predictions-") not in wanted:
-            p.unlink()
+    # drop predictions of conditions this config no longer asks for, so metrics match the config
+    wanted = {c for c, _, _ in eval_conditions(exp, stages)}
+    for c in store.prediction_conditions():
+        if c not in wanted:
+            store.predictions_path(c).unlink()
 
     with _step("metrics") as t:
-        compute_metrics(exp, data_dir, eval_dir)
+        compute_metrics(exp, store)
     manifest.record("metrics", "", t["wall_s"])
     from pbb.report import write_report
 
@@ -294,18 +204,18 @@ def _broadcast(state, value):
     return box[0]
 
 
-def _pending_path(run_dir: Path) -> Path:
-    return run_dir / "eval" / ".pending.json"
+def _pending_path(store: RunStore) -> Path:
+    return store.eval_dir / ".pending.json"
 
 
-def _same_pending(run_dir: Path, key: str, h: str) -> bool:
+def _same_pending(store: RunStore, key: str, h: str) -> bool:
     """True when a half-written predictions file was started with the same inputs."""
-    p = _pending_path(run_dir)
+    p = _pending_path(store)
     return p.exists() and read_json(p).get(key) == h
 
 
-def _mark_pending(run_dir: Path, key: str, h: str) -> None:
-    p = _pending_path(run_dir)
+def _mark_pending(store: RunStore, key: str, h: str) -> None:
+    p = _pending_path(store)
     d = read_json(p) if p.exists() else {}
     d[key] = h
     write_json(p, d)
@@ -313,9 +223,4 @@ def _mark_pending(run_dir: Path, key: str, h: str) -> None:
 
 def load_run_config(run_dir: Path) -> Experiment:
     """The resolved config of an existing run directory."""
-    from pbb.config import load_experiment
-
-    path = Path(run_dir) / "config.yaml"
-    if not path.exists():
-        raise PbbError(f"{run_dir}: not a run directory (no config.yaml); run `pbb run CONFIG.yaml` first")
-    return load_experiment(path)
+    return RunStore(run_dir).read_config()

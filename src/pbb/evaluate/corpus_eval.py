@@ -23,7 +23,7 @@ from rich.console import Console
 from pbb import prompts
 from pbb.errors import PbbError
 from pbb.evaluate.backends import COT_STOP, get_backend
-from pbb.evaluate.grading import Grade, grade_answer
+from pbb.prompts import Grade, grade_answer
 from pbb.evaluate.metrics import bootstrap_ratios
 from pbb.evaluate.run import ProgressBar
 from pbb.io import dumps, read_jsonl, write_json, write_jsonl

@@ -11,18 +11,16 @@ is reproducible and does not depend on the order cells are computed in.
 
 from __future__ import annotations
 
-import os
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pbb.config import Experiment
-from pbb.io import read_jsonl, write_json
-from pbb.programs.base import Program
+from pbb.seeds import bootstrap_rng
+from pbb.records import Cell, ConditionMetrics, Effect, Metrics, Prediction, Program, ProgramResult, SizeRow
+from pbb.store import RunStore
 
 PASS_AT_K = (1, 2, 5, 10, 20, 50, 100)
 
@@ -37,11 +35,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
-
-
-def _rng(seed: int, *key: Any) -> np.random.Generator:
-    """A generator seeded by the seed and the cell's identity (stable across runs and orders)."""
-    return np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(repr(key).encode())])
 
 
 def _quantiles(stats: np.ndarray, confidence: float) -> list[float]:
@@ -73,11 +66,11 @@ def size_lines(program: Program) -> int:
     return max(1, len(lines) - 1)  # minus the `def` line
 
 
-def _per_item_pass_at_k(records: list[dict]) -> dict[str, float]:
+def _per_item_pass_at_k(records: list[Prediction]) -> dict[str, float]:
     """Mean unbiased pass@k over (program, input) items, for every k up to the fewest samples."""
     items: dict[tuple, list[bool]] = defaultdict(list)
     for r in records:
-        items[(r["program_id"], r["input"])].append(bool(r["correct"]))
+        items[(r.program_id, r.input)].append(bool(r.correct))
     k_max = min(len(v) for v in items.values())
     out: dict[str, float] = {}
     for k in PASS_AT_K:
@@ -87,22 +80,22 @@ def _per_item_pass_at_k(records: list[dict]) -> dict[str, float]:
     return out
 
 
-def _by_program(records: Iterable[dict]) -> dict[str, list[int]]:
+def _by_program(records: Iterable[Prediction]) -> dict[str, list[int]]:
     """program_id -> [correct, n], in first-seen order."""
     acc: dict[str, list[int]] = {}
     for r in records:
-        a = acc.setdefault(r["program_id"], [0, 0])
-        a[0] += bool(r["correct"])
+        a = acc.setdefault(r.program_id, [0, 0])
+        a[0] += bool(r.correct)
         a[1] += 1
     return acc
 
 
-def condition_metrics(exp: Experiment, records: list[dict], programs: dict[str, Program], label: str) -> dict[str, Any]:
+def condition_metrics(exp: Experiment, records: list[Prediction], programs: dict[str, Program], condition: str) -> ConditionMetrics:
     """cells, pbb_effect, per_program and by_size for one condition's predictions."""
     cfg = exp.eval
-    cells_in: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    cells_in: dict[tuple[str, str, str], list[Prediction]] = defaultdict(list)
     for r in records:
-        cells_in[(r["group"], r["mode"], r["distribution"])].append(r)
+        cells_in[(r.group, r.mode, r.distribution)].append(r)
 
     def order(key: tuple[str, str, str]) -> tuple:
         g, m, d = key
@@ -116,14 +109,14 @@ def condition_metrics(exp: Experiment, records: list[dict], programs: dict[str, 
         per = _by_program(recs)
         c, t = zip(*per.values())
         correct = sum(c)
-        cells.append({
-            "group": g, "mode": m, "distribution": d, "n": len(recs), "n_programs": len(per),
-            "correct": correct, "unparsed": sum(not r["parsed"] for r in recs),
-            "accuracy": correct / len(recs),
-            "ci": cluster_bootstrap_ci(c, t, n_boot=cfg.n_bootstrap, confidence=cfg.confidence,
-                                       rng=_rng(exp.seed, label, *key)),
-            "pass_at_k": _per_item_pass_at_k(recs),
-        })
+        cells.append(Cell(
+            group=g, mode=m, distribution=d, n=len(recs), n_programs=len(per),
+            correct=correct, unparsed=sum(not r.parsed for r in recs),
+            accuracy=correct / len(recs),
+            ci=cluster_bootstrap_ci(c, t, n_boot=cfg.n_bootstrap, confidence=cfg.confidence,
+                                    rng=bootstrap_rng(exp.seed, condition, *key)),
+            pass_at_k=_per_item_pass_at_k(recs),
+        ))
 
     effects = []
     modes_dists = sorted({(m, d) for _, m, d in cells_in}, key=lambda md: order(("without_io", *md)))
@@ -132,13 +125,13 @@ def condition_metrics(exp: Experiment, records: list[dict], programs: dict[str, 
         if not w or not ctl:
             continue
         pw, pc = _by_program(w), _by_program(ctl)
-        rng = _rng(exp.seed, label, "pbb_effect", m, d)
+        rng = bootstrap_rng(exp.seed, condition, "pbb_effect", m, d)
         cw, tw = zip(*pw.values())
         cc, tc = zip(*pc.values())
         diffs = bootstrap_ratios(cw, tw, cfg.n_bootstrap, rng) - bootstrap_ratios(cc, tc, cfg.n_bootstrap, rng)
         acc_w, acc_c = sum(cw) / sum(tw), sum(cc) / sum(tc)
-        effects.append({"mode": m, "distribution": d, "effect": acc_w - acc_c, "ci": _quantiles(diffs, cfg.confidence),
-                        "without_io": acc_w, "control": acc_c})
+        effects.append(Effect(mode=m, distribution=d, effect=acc_w - acc_c, ci=_quantiles(diffs, cfg.confidence),
+                              without_io=acc_w, control=acc_c))
 
     per_program = []
     by_size_acc: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
@@ -147,33 +140,25 @@ def condition_metrics(exp: Experiment, records: list[dict], programs: dict[str, 
         for pid, (c, t) in _by_program(cells_in[key]).items():
             prog = programs.get(pid)
             size = size_lines(prog) if prog else 0
-            per_program.append({
-                "program_id": pid, "name": prog.name if prog else "", "group": g,
-                "family": prog.family if prog else "", "mode": m, "distribution": d, "n": t, "correct": c,
-                "accuracy": c / t, "size_lines": size,
-            })
+            per_program.append(ProgramResult(
+                program_id=pid, name=prog.name if prog else "", group=g, family=prog.family if prog else "",
+                mode=m, distribution=d, n=t, correct=c, accuracy=c / t, size_lines=size,
+            ))
             # pooled over distributions (the contract's by_size has no distribution column)
             acc = by_size_acc[(g, m, size)]
             acc[0] += c
             acc[1] += t
     by_size = [
-        {"group": g, "mode": m, "size_lines": s, "n": t, "accuracy": c / t}
+        SizeRow(group=g, mode=m, size_lines=s, n=t, accuracy=c / t)
         for (g, m, s), (c, t) in sorted(by_size_acc.items(), key=lambda kv: (order((kv[0][0], kv[0][1], "")), kv[0][2]))
     ]
-    return {"cells": cells, "pbb_effect": effects, "per_program": per_program, "by_size": by_size}
+    return ConditionMetrics(cells=cells, pbb_effect=effects, per_program=per_program, by_size=by_size)
 
 
-def compute_metrics(exp: Experiment, data_dir: str | os.PathLike, eval_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read every `predictions-<label>.jsonl` in `eval_dir`, write and return `metrics.json`."""
-    eval_dir = Path(eval_dir)
-    prog_file = Path(data_dir) / "programs.jsonl"
-    programs = {p.id: p for p in (Program.from_json(d) for d in read_jsonl(prog_file))} if prog_file.exists() else {}
-    conditions: dict[str, Any] = {}
-    for path in sorted(eval_dir.glob("predictions-*.jsonl")):
-        label = path.stem.removeprefix("predictions-")
-        records = read_jsonl(path, skip_truncated_tail=True)
-        conditions[label] = condition_metrics(exp, records, programs, label)
-    out = {"confidence": exp.eval.confidence, "n_bootstrap": exp.eval.n_bootstrap, "conditions": conditions}
-    write_json(eval_dir / "metrics.json", out)
-    return out
-
+def compute_metrics(exp: Experiment, store: RunStore) -> Metrics:
+    """Read every `predictions-<condition>.jsonl` of a run, write and return `metrics.json`."""
+    programs = store.data.programs_by_id()
+    conditions = {c: condition_metrics(exp, store.read_predictions(c), programs, c) for c in store.prediction_conditions()}
+    metrics = Metrics(confidence=exp.eval.confidence, n_bootstrap=exp.eval.n_bootstrap, conditions=conditions)
+    store.write_metrics(metrics)
+    return metrics

@@ -1,4 +1,4 @@
-"""Running one evaluation: programs x inputs x modes x samples -> predictions-<label>.jsonl.
+"""Running one evaluation: programs x inputs x modes x samples -> predictions-<condition>.jsonl.
 
 The work list is a pure function of (config, data), in a fixed order: mode, group,
 program (file order), distribution, input (file order), sample. It is cut into chunks
@@ -18,19 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from pbb import prompts
-from pbb.data.composition import executable_source
 from pbb.config import Experiment
+from pbb.data.composition import executable_source
 from pbb.errors import PbbError
 from pbb.evaluate.backends import GenerationBackend, get_backend, stops_for_mode
-from pbb.evaluate.grading import grade
-from pbb.io import dumps, read_jsonl, write_jsonl
-from pbb.programs.base import Example, Program
-
-console = Console(stderr=True)
+from pbb.prompts import grade
+from pbb.io import dumps
+from pbb.schema import BASELINES
+from pbb.progress import ProgressBar, console
+from pbb.records import Example, Prediction, Program
+from pbb.store import DataStore, read_records, write_records
 
 CHUNK_BATCHES = 4
 """Prompts per chunk = this x eval.batch_size: enough for length-sorting to pay off,
@@ -38,50 +36,6 @@ small enough that a kill loses little work."""
 
 KEY_FIELDS = ("program_id", "mode", "distribution", "input", "prompt", "sample")
 """What a kept prediction must match to count as done (the prompt catches in-context vs not)."""
-
-
-class ProgressBar:
-    """A progress bar with an ETA in a terminal; in a log (no terminal), a line every 30 s."""
-
-    LOG_EVERY_S = 30.0
-
-    def __init__(self, description: str, total: int, completed: int = 0) -> None:
-        self.description, self.total, self.done = description, total, completed
-        self.start, self.last_log = time.perf_counter(), time.perf_counter()
-        self._base = completed
-        self._final_logged = completed == total  # nothing to report for work already done
-        self._bar: Progress | None = None
-        if console.is_terminal:
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TextColumn("ETA"), TimeRemainingColumn())
-            self._bar = Progress(*columns, console=console)
-            self._task = self._bar.add_task(description, total=total, completed=completed)
-
-    def __enter__(self) -> ProgressBar:
-        if self._bar:
-            self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar:
-            self._bar.__exit__(*exc)  # type: ignore[arg-type]
-
-    def advance(self, k: int) -> None:
-        self.update(self.done + k)
-
-    def update(self, completed: int) -> None:
-        self.done = min(completed, self.total)
-        if self._bar:
-            self._bar.update(self._task, completed=self.done)
-            return
-        now = time.perf_counter()
-        final = self.done == self.total and not self._final_logged
-        if now - self.last_log >= self.LOG_EVERY_S and self.done < self.total or final:
-            self.last_log, self._final_logged = now, self._final_logged or final
-            rate = (self.done - self._base) / max(now - self.start, 1e-9)
-            eta = f"{(self.total - self.done) / rate:.0f}s" if rate > 0 else "?"
-            console.print(f"{self.description}: {self.done}/{self.total}, {now - self.start:.0f}s elapsed, ETA {eta}",
-                          highlight=False)
 
 
 @dataclass(frozen=True)
@@ -96,21 +50,9 @@ class Query:
 
 
 def load_data(data_dir: str | os.PathLike) -> tuple[list[Program], dict[tuple[str, str], list[Example]]]:
-    """Programs (file order) and examples by (program_id, split), as the data build wrote them."""
-    data_dir = Path(data_dir)
-    files = [data_dir / "programs.jsonl", data_dir / "examples.jsonl"]
-    for f in files:
-        if not f.exists():
-            raise PbbError(f"{f} does not exist: build the data first (`pbb data CONFIG`) or pass the right data directory")
-    programs = [Program.from_json(d) for d in read_jsonl(files[0])]
-    examples: dict[tuple[str, str], list[Example]] = defaultdict(list)
-    for d in read_jsonl(files[1]):
-        try:
-            ex = Example(**{k: d[k] for k in Example.__dataclass_fields__})
-        except KeyError as e:
-            raise PbbError(f"{files[1]}: a line lacks the field {e.args[0]!r}; rebuild the data") from None
-        examples[(ex.program_id, ex.split)].append(ex)
-    return programs, examples
+    """Programs (file order) and examples by (program_id, distribution), as the data build wrote them."""
+    data = DataStore(data_dir)
+    return data.read_programs(), data.examples_by_key()
 
 
 def build_queries(
@@ -161,30 +103,30 @@ def _key(q: Query, sample: int) -> tuple:
     return (q.program.id, q.mode, q.distribution, q.example.input, q.prompt, sample)
 
 
-def _resume(out_path: Path, queries: list[Query], bounds: list[tuple[int, int]], n: int) -> tuple[list[dict], int]:
+def _resume(out_path: Path, queries: list[Query], bounds: list[tuple[int, int]], n: int) -> tuple[list[Prediction], int]:
     """Records of the whole chunks already written, and the index of the first chunk to do."""
     if not out_path.exists():
         return [], 0
     try:
-        old = read_jsonl(out_path, skip_truncated_tail=True)
-    except ValueError:  # JSONDecodeError, or undecodable bytes, before the last line
-        raise PbbError(f"{out_path} is corrupt (a line before the last is not JSON); delete it to evaluate afresh") from None
-    kept: list[dict] = []
+        old = read_records(out_path, Prediction, skip_truncated_tail=True)
+    except PbbError as e:  # a damaged line before the last
+        raise PbbError(f"{out_path} is corrupt ({str(e).removeprefix(str(out_path)).strip()}); delete it to evaluate afresh") from None
+    kept: list[Prediction] = []
     chunk = 0
     for start, end in bounds:
         want = [_key(q, s) for q in queries[start:end] for s in range(n)]
         got = old[len(kept) : len(kept) + len(want)]
         if len(got) < len(want):
             break
-        if [tuple(r.get(f) for f in KEY_FIELDS) for r in got] != want:
+        if [tuple(getattr(r, f) for f in KEY_FIELDS) for r in got] != want:
             raise PbbError(
                 f"{out_path} holds predictions of a different evaluation (other data, config or order); "
-                "delete it or use another label"
+                "delete it or use another condition"
             )
         kept.extend(got)
         chunk += 1
     if len(kept) != len(old) or out_path.stat().st_size and not out_path.read_bytes().endswith(b"\n"):
-        write_jsonl(out_path, kept)  # drop a partial chunk / truncated line, atomically
+        write_records(out_path, kept)  # drop a partial chunk / truncated line, atomically
     return kept, chunk
 
 
@@ -194,35 +136,35 @@ def run_eval(
     data_dir: str | os.PathLike,
     model_ref: str,
     out_path: str | os.PathLike,
-    label: str,
+    condition: str,
     in_context: bool = False,
     backend: GenerationBackend | None = None,
-) -> list[dict]:
-    """Evaluate `model_ref` on the configured groups x distributions x modes; return all records.
+) -> list[Prediction]:
+    """Evaluate `model_ref` on the configured groups x distributions x modes; return all predictions.
 
-    Appends to `out_path` (predictions-<label>.jsonl) chunk by chunk and resumes from it.
+    Appends to `out_path` (predictions-<condition>.jsonl) chunk by chunk and resumes from it.
     `backend` overrides the configured one (tests pass a ready backend).
     """
     out_path = Path(out_path)
     cfg = exp.eval
     programs, examples = load_data(data_dir)
-    baseline = label in ("zero_shot", "in_context")
+    baseline = condition in BASELINES
     cap = cfg.baseline_inputs_per_program if baseline else None
     queries, warnings = build_queries(exp, programs, examples, in_context=in_context, cap=cap)
     for w in warnings:
-        console.print(f"[yellow]warning ({label}):[/yellow] {w}", highlight=False)
+        console.print(f"[yellow]warning ({condition}):[/yellow] {w}", highlight=False)
     n = cfg.n_samples
     bounds = _chunks(queries, CHUNK_BATCHES * cfg.batch_size)
     records, first = _resume(out_path, queries, bounds, n)
     if not queries:
-        console.print(f"[yellow]{label}: nothing to evaluate[/yellow] (no programs/inputs match eval.groups and eval.distributions)")
-        write_jsonl(out_path, [])
+        console.print(f"[yellow]{condition}: nothing to evaluate[/yellow] (no programs/inputs match eval.groups and eval.distributions)")
+        write_records(out_path, [])
         return []
     if first == len(bounds):
-        console.print(f"[dim]{label}: all {len(records)} predictions already in {out_path}[/dim]")
+        console.print(f"[dim]{condition}: all {len(records)} predictions already in {out_path}[/dim]")
         return records
     if first:
-        console.print(f"{label}: resuming after {len(records)} predictions in {out_path}", highlight=False)
+        console.print(f"{condition}: resuming after {len(records)} predictions in {out_path}", highlight=False)
 
     backend = backend or get_backend(cfg.backend, model_ref, batch_size=cfg.batch_size)
     greedy = cfg.temperature <= 0
@@ -230,7 +172,7 @@ def run_eval(
     todo = sum(end - start for start, end in bounds[first:]) * rows_per_query
     out_path.parent.mkdir(parents=True, exist_ok=True)
     t0, tok0 = time.perf_counter(), getattr(backend, "tokens_generated", 0)
-    with ProgressBar(f"eval {label}", total=todo) as bar, open(out_path, "a", encoding="utf-8") as f:
+    with ProgressBar(f"eval {condition}", total=todo) as bar, open(out_path, "a", encoding="utf-8") as f:
         done_rows = 0
         for start, end in bounds[first:]:
             chunk = queries[start:end]
@@ -245,13 +187,12 @@ def run_eval(
             for q, completions in zip(chunk, outs):
                 for s, completion in enumerate(completions):
                     g = grade(q.program, mode, completion, q.example.output)
-                    lines.append({
-                        "program_id": q.program.id, "group": q.program.group, "mode": mode,
-                        "distribution": q.distribution, "input": q.example.input, "prompt": q.prompt,
-                        "completion": completion, "answer": g.answer, "expected": q.example.output,
-                        "parsed": g.parsed, "correct": g.correct, "sample": s,
-                    })
-            f.write("".join(dumps(r) + "\n" for r in lines))
+                    lines.append(Prediction(
+                        program_id=q.program.id, group=q.program.group, mode=mode, distribution=q.distribution,
+                        input=q.example.input, prompt=q.prompt, completion=completion, answer=g.answer,
+                        expected=q.example.output, parsed=g.parsed, correct=g.correct, sample=s,
+                    ))
+            f.write("".join(dumps(r.to_json()) + "\n" for r in lines))
             f.flush()
             os.fsync(f.fileno())
             records.extend(lines)
@@ -259,22 +200,22 @@ def run_eval(
             bar.update(done_rows)  # exact even if a backend reports no progress
     wall = time.perf_counter() - t0
     toks = getattr(backend, "tokens_generated", 0) - tok0
-    console.print(f"{label}: {todo} generations, {toks} tokens in {wall:.1f}s ({toks / max(wall, 1e-9):.0f} tokens/s)",
+    console.print(f"{condition}: {todo} generations, {toks} tokens in {wall:.1f}s ({toks / max(wall, 1e-9):.0f} tokens/s)",
                   highlight=False)
-    _warn_if_garbage(records, label)
+    _warn_if_garbage(records, condition)
     return records
 
 
-def _warn_if_garbage(records: list[dict[str, Any]], label: str) -> None:
+def _warn_if_garbage(records: list[Prediction], condition: str) -> None:
     """Say so when the model produced no parseable answer at all: usually a wrong model or format."""
     if not records:
         return
-    unparsed = sum(not r["parsed"] for r in records)
+    unparsed = sum(not r.parsed for r in records)
     if unparsed == len(records):
-        sample = next((r["completion"] for r in records if r["completion"].strip()), "")
+        sample = next((r.completion for r in records if r.completion.strip()), "")
         what = f"e.g. {sample[:80]!r}" if sample else "every completion was empty"
-        console.print(f"[yellow]warning ({label}):[/yellow] no completion had a parseable answer ({what}); "
+        console.print(f"[yellow]warning ({condition}):[/yellow] no completion had a parseable answer ({what}); "
                       "all are graded wrong. Is this the right model and prompt format?", highlight=False)
     elif unparsed > len(records) / 2:
-        console.print(f"[yellow]warning ({label}):[/yellow] {unparsed}/{len(records)} completions had no parseable answer",
+        console.print(f"[yellow]warning ({condition}):[/yellow] {unparsed}/{len(records)} completions had no parseable answer",
                       highlight=False)

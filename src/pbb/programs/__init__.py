@@ -1,6 +1,6 @@
 """Program suites. Importing this package registers every built-in suite."""
 
-from pbb.programs.base import GROUPS, SPLITS, SUITES, Example, Program, ProgramSpec, Suite, SuiteOptions, get_suite, register_suite
+from pbb.programs.base import DISTRIBUTIONS, GROUPS, SUITES, Example, Program, ProgramSpec, Suite, SuiteOptions, get_suite, register_suite
 
 import importlib as _importlib
 
@@ -8,4 +8,4 @@ import importlib as _importlib
 for _mod in ("arithmetic", "algorithms", "ciphers", "grammars", "corpus"):
     _importlib.import_module(f"pbb.programs.{_mod}")
 
-__all__ = ["GROUPS", "SPLITS", "SUITES", "Example", "Program", "ProgramSpec", "Suite", "SuiteOptions", "get_suite", "register_suite"]
+__all__ = ["DISTRIBUTIONS", "GROUPS", "SUITES", "Example", "Program", "ProgramSpec", "Suite", "SuiteOptions", "get_suite", "register_suite"]

@@ -8,13 +8,13 @@ it. A build picks `min(n, available)` algorithms in a seed-determined order.
 
 from __future__ import annotations
 
-import difflib
 import random
 import re
 from functools import partial
 
 from pydantic import Field, model_validator
 
+from pbb.errors import closest
 from pbb.programs.algorithms_catalog import CATALOG, CATEGORIES, KEYS, SENTINEL, Algorithm
 from pbb.programs.base import Program, ProgramSpec, Suite, SuiteOptions, register_suite
 from pbb.programs.names import invented_names
@@ -23,10 +23,11 @@ _SENTINEL = re.compile(rf"\b{SENTINEL}\b")
 
 
 def _check_known(field: str, values: list[str] | None, known: list[str]) -> None:
+    # not pbb.errors.check_known: `exclude: []` (the default) is valid here, and the error names the field
     for v in values or []:
         if v not in known:
-            close = difflib.get_close_matches(v, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            close = closest(v, known)
+            hint = f"; did you mean {close!r}?" if close else f"; known: {', '.join(known)}"
             raise ValueError(f"{field}: unknown {v!r}{hint}")
 
 
@@ -65,11 +66,11 @@ def render(algorithm: Algorithm, name: str) -> tuple[str, str]:
     return _SENTINEL.sub(name, algorithm.source), _SENTINEL.sub(name, algorithm.description)
 
 
-def sample_input(algorithm: Algorithm, rng: random.Random, split: str) -> str:
-    """Argument text (CRUXEval style, e.g. `[2, 7, 11], 9`) from the split's distribution."""
-    if split not in ("train", "test", "shifted"):
-        raise ValueError(f"the algorithms suite has no {split!r} input distribution (it has train, test, shifted)")
-    return ", ".join(repr(a) for a in algorithm.inputs(rng, split == "shifted"))
+def sample_input(algorithm: Algorithm, rng: random.Random, distribution: str) -> str:
+    """Argument text (CRUXEval style, e.g. `[2, 7, 11], 9`) from the distribution."""
+    if distribution not in ("train", "test", "shifted"):
+        raise ValueError(f"the algorithms suite has no {distribution!r} input distribution (it has train, test, shifted)")
+    return ", ".join(repr(a) for a in algorithm.inputs(rng, distribution == "shifted"))
 
 
 @register_suite

@@ -271,14 +271,14 @@ def describe(name: str, args: tuple[str, ...], lines: list[Line]) -> str:
 # --- inputs and traces ---------------------------------------------------------------
 
 
-def sample_input(options: ArithmeticOptions, n_args: int, rng: random.Random, split: str) -> str:
-    """Argument text like `4` or `4, 7`: uniform in the split's range."""
-    if split in ("train", "test"):
+def sample_input(options: ArithmeticOptions, n_args: int, rng: random.Random, distribution: str) -> str:
+    """Argument text like `4` or `4, 7`: uniform in the distribution's range."""
+    if distribution in ("train", "test"):
         lo, hi = options.input_min, options.input_max
-    elif split == "shifted":
+    elif distribution == "shifted":
         lo, hi = options.shifted_min, options.shifted_max
     else:
-        raise ValueError(f"the arithmetic suite has no {split!r} input distribution (it has train, test, shifted)")
+        raise ValueError(f"the arithmetic suite has no {distribution!r} input distribution (it has train, test, shifted)")
     return ", ".join(str(rng.randint(lo, hi)) for _ in range(n_args))
 
 

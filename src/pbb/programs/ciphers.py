@@ -22,7 +22,7 @@ Fixed parameters vary per program (direction, multiplier, step, order, keyword a
 swapped pairs, ...) and are stored in `Program.meta`, so a build has dozens of distinct
 programs.
 
-Input splits (`sample_input(rng, split)`), for the keys that are shifts:
+Input distributions (`sample_input(rng, distribution)`), for the keys that are shifts:
 
 - `train` / `test`: texts of `text_length` letters, shifts uniform in `key_range`.
 - `shifted`: longer texts (`shifted_text_length`) *and* shifts from `shifted_key_range`
@@ -99,7 +99,7 @@ class CiphersOptions(SuiteOptions):
     )
     rails_range: tuple[int, int] = Field((2, 3), description="Rail-fence keys (number of rails) of train and test inputs.")
     shifted_rails_range: tuple[int, int] = Field((4, 5), description="Rail-fence keys of 'shifted' inputs.")
-    natural_key: int = Field(13, description="The dominant shift of the skewed 'natural' split (AD demonstrations).")
+    natural_key: int = Field(13, description="The dominant shift of the skewed 'natural' distribution (AD demonstrations).")
     natural_key_prob: float = Field(0.8, ge=0, le=1, description="Probability that a 'natural' input uses natural_key.")
     keyword_alphabet_prob: float = Field(
         0.3, ge=0, le=1,
@@ -353,32 +353,32 @@ def _sample_text(rng: random.Random, lo: int, hi: int, source: str) -> str:
 
 
 def _make_sampler(key_kind: str, opts: CiphersOptions) -> Callable[[random.Random, str], str]:
-    def shift(rng: random.Random, split: str) -> int:
-        if split == "shifted":
+    def shift(rng: random.Random, distribution: str) -> int:
+        if distribution == "shifted":
             return rng.randint(*opts.shifted_key_range)
-        if split == "natural" and rng.random() < opts.natural_key_prob:
+        if distribution == "natural" and rng.random() < opts.natural_key_prob:
             return opts.natural_key
         return rng.randint(*opts.key_range)
 
-    def sample(rng: random.Random, split: str) -> str:
-        if split not in ("train", "test", "shifted", "natural"):
-            raise ValueError(f"unknown input split {split!r}")
-        lo, hi = opts.shifted_text_length if split == "shifted" else opts.text_length
+    def sample(rng: random.Random, distribution: str) -> str:
+        if distribution not in ("train", "test", "shifted", "natural"):
+            raise ValueError(f"unknown input distribution {distribution!r}")
+        lo, hi = opts.shifted_text_length if distribution == "shifted" else opts.text_length
         text = _sample_text(rng, lo, hi, opts.text_source)
         key: Any
         if key_kind == "shift":
-            key = shift(rng, split)
+            key = shift(rng, distribution)
         elif key_kind == "list":
             size = rng.randint(2, 3)
-            if split == "natural" and rng.random() < opts.natural_key_prob:
+            if distribution == "natural" and rng.random() < opts.natural_key_prob:
                 key = [opts.natural_key] * size
             else:
-                # a natural-split list that missed the skew is drawn like a training list
-                key = [shift(rng, "train" if split == "natural" else split) for _ in range(size)]
+                # a natural-distribution list that missed the skew is drawn like a training list
+                key = [shift(rng, "train" if distribution == "natural" else distribution) for _ in range(size)]
         else:  # rails
-            if split == "shifted":
+            if distribution == "shifted":
                 key = rng.randint(*opts.shifted_rails_range)
-            elif split == "natural" and rng.random() < opts.natural_key_prob:
+            elif distribution == "natural" and rng.random() < opts.natural_key_prob:
                 key = opts.rails_range[0]
             else:
                 key = rng.randint(*opts.rails_range)
@@ -459,7 +459,7 @@ class CiphersSuite(Suite):
     """Parameterised ciphers `name(text, key)`; the AD robustness experiment's suite."""
 
     name = "ciphers"
-    summary = "string ciphers name(text, key): shift, affine, Vigenere, atbash, rail fence, compositions (natural split: shift 13)"
+    summary = "string ciphers name(text, key): shift, affine, Vigenere, atbash, rail fence, compositions (natural distribution: shift 13)"
     Options = CiphersOptions
     has_natural_split = True
 

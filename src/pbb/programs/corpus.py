@@ -643,7 +643,7 @@ def _load(path: str, mtime: float, seed: int, n_inputs: int) -> tuple[tuple[Prog
             raise PbbError(f"suite_options.path: {path} is a directory without programs.jsonl and examples.jsonl; "
                            "point it at a `pbb import-corpus` output or a JSONL file.")
         programs = tuple(Program.from_json(d) for d in read_jsonl(p / "programs.jsonl"))
-        examples = tuple(Example(**d) for d in read_jsonl(p / "examples.jsonl"))
+        examples = tuple(Example.from_json(d) for d in read_jsonl(p / "examples.jsonl"))
         return programs, examples
     programs, examples, _ = _import(p, seed, n_inputs, 5.0, True)
     return tuple(programs), tuple(examples)
@@ -673,7 +673,7 @@ class CorpusSuite(Suite):
         programs, examples = _load(str(path), path.stat().st_mtime, options.seed, options.n_inputs)
         pools: dict[str, dict[str, list[str]]] = {}
         for ex in examples:
-            pools.setdefault(ex.program_id, {}).setdefault(ex.split, []).append(ex.input)
+            pools.setdefault(ex.program_id, {}).setdefault(ex.distribution, []).append(ex.input)
         chosen = [p for p in programs if pools.get(p.id, {}).get("train")]
         rng.shuffle(chosen)
         taken: set[str] = set()

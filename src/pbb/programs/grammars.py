@@ -19,7 +19,7 @@ parenthesising and adding operands), `sentences` (`bo said kim knew the dog ran`
 Terminals and productions are drawn per program, so a build has many distinct grammars.
 
 Inputs: train and test choice lists have `length` choices; `shifted` lists are longer
-(`shifted_length`), i.e. deeper derivations. There is no natural split.
+(`shifted_length`), i.e. deeper derivations. There is no natural distribution.
 
 CoT traces: recursive programs show the derivation (`[0, 2] -> 'o' + [2] + 'p'` down to the
 base case, then each call's value back up), loop programs the accumulator after each
@@ -366,10 +366,10 @@ _MAKERS: dict[str, Callable[[str, random.Random], tuple[_Built, dict[str, Any]]]
 
 
 def _make_sampler(choices: int, opts: GrammarsOptions) -> Callable[[random.Random, str], str]:
-    def sample(rng: random.Random, split: str) -> str:
-        if split not in ("train", "test", "shifted"):
-            raise ValueError(f"the grammars suite has no input split {split!r}")
-        lo, hi = opts.shifted_length if split == "shifted" else opts.length
+    def sample(rng: random.Random, distribution: str) -> str:
+        if distribution not in ("train", "test", "shifted"):
+            raise ValueError(f"the grammars suite has no input distribution {distribution!r}")
+        lo, hi = opts.shifted_length if distribution == "shifted" else opts.length
         return repr([rng.randrange(choices) for _ in range(rng.randint(lo, hi))])
 
     return sample

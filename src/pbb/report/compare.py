@@ -1,46 +1,52 @@
 """`pbb compare`: several runs side by side, one row per run.
 
 Per mode × distribution each row shows the w/o IO accuracy, the control accuracy and the
-PBB effect, each with its interval, from the runs' final evaluation. Below it, the config
-fields on which the runs differ, so a reader sees at once what the comparison varies.
+PBB effect, each with its interval, from the runs' final evaluation. Below it, each run's
+curriculum stages as its `curriculum.json` has them (what it trained, not what today's
+code would resolve its config to), and the config fields on which the runs differ, so a
+reader sees at once what the comparison varies.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pbb.errors import PbbError
 from pbb.io import write_text
-from pbb.report.markdown import (
-    CELL_KEYS,
-    RunData,
-    _flatten,
+from pbb.report.format import (
     cell_text,
     dist_label,
     effect_text,
     escape,
-    load_run,
+    finite,
+    flatten,
     md_table,
     mode_dists,
     mode_label,
-    records,
+    stages_text,
 )
+from pbb.report.load import RunData, load_run
+
+if TYPE_CHECKING:
+    from pbb.records import Cell, Effect
 
 # Config keys every run has but that say nothing about what was varied.
 _IGNORED_KEYS = {"name"}
 
 
-def _final(run: RunData) -> tuple[dict[tuple[str, str, str], dict], dict[tuple[str, str], dict]]:
+def _final(run: RunData) -> tuple[dict[tuple[str, str, str], Cell], dict[tuple[str, str], Effect]]:
     """The final condition's cells keyed by (group, mode, distribution) and effects keyed by (mode, distribution)."""
-    cond = run.conditions.get("final") or {}
-    cells = {(c["group"], c["mode"], c["distribution"]): c for c in records(cond, "cells", *CELL_KEYS)}
-    effects = {(e["mode"], e["distribution"]): e for e in records(cond, "pbb_effect", "mode", "distribution")}
-    return cells, effects
+    cond = run.conditions.get("final")
+    if cond is None:
+        return {}, {}
+    return ({(c.group, c.mode, c.distribution): c for c in cond.cells},
+            {(e.mode, e.distribution): e for e in cond.pbb_effect})
 
 
 def _differences(runs: list[RunData], labels: list[str]) -> str | None:
     """A table of the config fields whose values differ between runs; None if none do."""
-    flat = [dict(_flatten(r.config)) for r in runs]
+    flat = [dict(flatten(r.config)) for r in runs]
     keys = sorted({k for f in flat for k in f} - _IGNORED_KEYS)
     rows = []
     for k in keys:
@@ -48,6 +54,13 @@ def _differences(runs: list[RunData], labels: list[str]) -> str | None:
         if len({repr(v) for v in values}) > 1:
             rows.append([f"`{escape(k)}`"] + [escape(v) for v in values])
     return md_table(["config field"] + labels, rows, "l" * (len(runs) + 1)) if rows else None
+
+
+def _stages(run: RunData) -> str:
+    text = stages_text(run.stages, run.doc_kind, run.logs)
+    if run.stages is None:  # a run from an older version: what the logs show, said as such
+        text += " (no `curriculum.json`" + ("; from its training logs)" if run.logs else ")")
+    return text
 
 
 def compare_runs(run_dirs: list[str | Path], out_file: str | Path | None = None) -> str:
@@ -62,7 +75,7 @@ def compare_runs(run_dirs: list[str | Path], out_file: str | Path | None = None)
     if len(set(labels)) < len(labels):  # same config name twice: the directories tell them apart
         labels = [str(r.run_dir) for r in runs]
     finals = [_final(r) for r in runs]
-    cols = mode_dists([e for _, effects in finals for e in effects.values()] + [c for cells, _ in finals for c in cells.values()])
+    cols = mode_dists([*(e for _, effects in finals for e in effects.values()), *(c for cells, _ in finals for c in cells.values())])
     header = ["run", "model", "curriculum", "doc"]
     for m, d in cols:
         tag = f"{mode_label(m)}, {dist_label(d)}"
@@ -70,12 +83,12 @@ def compare_runs(run_dirs: list[str | Path], out_file: str | Path | None = None)
     rows = []
     for run, label, (cells, effects) in zip(runs, labels, finals):
         cfg = run.config
-        row = [escape(label), escape(cfg.get("model", "–")), escape(cfg.get("curriculum", "–")),
-               escape((cfg.get("data") or {}).get("doc_kind", "–"))]
+        doc = cfg["data"].get("doc_kind", "–") if isinstance(cfg.get("data"), dict) else "–"
+        row = [escape(label), escape(cfg.get("model", "–")), escape(cfg.get("curriculum", "–")), escape(doc)]
         for m, d in cols:
             row += [cell_text(cells.get(("without_io", m, d))), cell_text(cells.get(("control", m, d))), effect_text(effects.get((m, d)))]
         rows.append(row)
-    level = next((r.metrics.get("confidence") for r in runs if isinstance(r.metrics.get("confidence"), float)), 0.95)
+    level = finite(runs[0].metrics.confidence) or 0.95
     parts = [
         f"# Comparison of {len(runs)} runs",
         "",
@@ -86,6 +99,8 @@ def compare_runs(run_dirs: list[str | Path], out_file: str | Path | None = None)
     no_final = [label for run, label in zip(runs, labels) if "final" not in run.conditions]
     if no_final:
         parts += ["", f"No evaluation after training in: {', '.join(escape(x) for x in no_final)} (–)."]
+    parts += ["", "**Curriculum stages** (from each run's `curriculum.json`)", ""]
+    parts += [f"- {escape(label)}: {_stages(run)}" for run, label in zip(runs, labels)]
     diff = _differences(runs, [escape(x) for x in labels])
     if diff:
         parts += ["", "**What differs between the runs' configs**", "", diff]

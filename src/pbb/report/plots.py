@@ -9,27 +9,29 @@ memory and written atomically, so a killed report never leaves half an image.
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pbb.io import atomic_open
-from pbb.report.markdown import (
-    BASELINES,
-    CELL_KEYS,
-    GROUPS,
+from pbb.report.format import (
+    ci_pair,
     dist_label,
+    finite,
     group_label,
-    log_points,
     mode_dists,
     mode_label,
+    ordered,
     ordered_conditions,
-    records,
     short_label,
 )
+from pbb.report.load import log_points
+from pbb.schema import BASELINES, GROUPS
+
+if TYPE_CHECKING:
+    from pbb.records import Metrics
 
 DPI = 120
 SMOOTH_FROM = 40  # points in a curve before a smoothed line is drawn over the raw one
@@ -42,10 +44,6 @@ def _save(fig: Figure, path: Path) -> Path:
     with atomic_open(path, "wb") as f:
         f.write(buf.getvalue())
     return path
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _smooth(ys: list[float]) -> list[float]:
@@ -78,8 +76,8 @@ def plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> Path | N
     offset = 0.0
     for stage, recs in logs.items():
         pts = log_points(recs)
-        loss = [(offset + r["step"], r["loss"]) for r in pts if _finite(r.get("loss"))]
-        reward = [(offset + r["step"], r["reward"]) for r in pts if _finite(r.get("reward"))]
+        loss = [(offset + r["step"], r["loss"]) for r in pts if finite(r.get("loss")) is not None]
+        reward = [(offset + r["step"], r["reward"]) for r in pts if finite(r.get("reward")) is not None]
         if loss or reward:
             series.append((stage, offset, loss, reward))
             offset += max(r["step"] for r in pts)
@@ -109,44 +107,42 @@ def plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> Path | N
     return _save(fig, path)
 
 
-def plot_accuracy(metrics: dict[str, Any], path: Path, trained: bool = True) -> Path | None:
+def plot_accuracy(metrics: Metrics, path: Path, trained: bool = True) -> Path | None:
     """Bars of accuracy with interval error bars: one panel per mode × distribution,
     groups along x, one bar per condition (after training, then the baselines).
 
     Returns None when the metrics hold no cells. `trained` False (curriculum 'none') labels
     the 'final' condition as the base model.
     """
-    conds = metrics.get("conditions")
-    conds = {k: v for k, v in conds.items() if isinstance(v, dict)} if isinstance(conds, dict) else {}
+    conds = metrics.conditions
     # intermediate checkpoints would crowd the bars: the final model against the baselines
     names = [c for c in ordered_conditions(conds) if c == "final" or c in BASELINES] or ordered_conditions(conds)
-    cells = {c: records(conds[c], "cells", *CELL_KEYS) for c in names}
+    cells = {c: conds[c].cells for c in names}
     all_cells = [x for cs in cells.values() for x in cs]
     panels = mode_dists(all_cells)
     if not panels:
         return None
-    groups = [g for g in GROUPS if any(x.get("group") == g for x in all_cells)]
-    groups += sorted({str(x.get("group")) for x in all_cells} - set(groups))
+    groups = ordered((x.group for x in all_cells), GROUPS)
     fig = Figure(figsize=(max(4.5, 3.6 * len(panels)), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     width = 0.8 / max(1, len(cells))
     handles: dict[str, Any] = {}  # one legend entry per condition, whichever panel drew it
     for ax, (mode, dist) in zip(axes, panels):
         for j, (cond, cs) in enumerate(cells.items()):
-            by_group = {x.get("group"): x for x in cs if x.get("mode") == mode and x.get("distribution") == dist}
+            by_group = {x.group: x for x in cs if x.mode == mode and x.distribution == dist}
             xs, ys, lo, hi = [], [], [], []
             for i, g in enumerate(groups):
                 x = by_group.get(g)
-                if x is None or not _finite(x.get("accuracy")):
+                acc = None if x is None else finite(x.accuracy)
+                if acc is None:
                     continue
-                acc = 100 * x["accuracy"]
-                ci = x.get("ci")
-                ok = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_finite(v) for v in ci)
+                acc *= 100
+                ci = ci_pair(x.ci)  # type: ignore[union-attr]
                 xs.append(i - 0.4 + width * (j + 0.5))
                 ys.append(acc)
                 # clip at zero: a bootstrap interval that misses its point estimate must not break the plot
-                lo.append(max(0.0, acc - 100 * ci[0]) if ok else 0.0)
-                hi.append(max(0.0, 100 * ci[1] - acc) if ok else 0.0)
+                lo.append(max(0.0, acc - 100 * ci[0]) if ci else 0.0)
+                hi.append(max(0.0, 100 * ci[1] - acc) if ci else 0.0)
             if xs:
                 label = short_label(cond, trained)
                 handles[label] = ax.bar(xs, ys, width=width * 0.95, yerr=[lo, hi], capsize=3, color=f"C{j}", label=label)
@@ -157,6 +153,6 @@ def plot_accuracy(metrics: dict[str, Any], path: Path, trained: bool = True) -> 
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("accuracy (%)")
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=len(handles), fontsize="small")
-    level = metrics.get("confidence", 0.95)
-    fig.suptitle(f"Accuracy with {level:.0%} intervals" if _finite(level) else "Accuracy")
+    level = finite(metrics.confidence)
+    fig.suptitle(f"Accuracy with {level:.0%} intervals" if level is not None else "Accuracy")
     return _save(fig, path)

@@ -22,22 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pbb.errors import PbbError
-from pbb.train import stage as common
+from pbb.train import common
 
 if TYPE_CHECKING:
     from pbb.config import Experiment, StageSpec, TrainConfig
     from pbb.programs.base import Program
-
-
-def load_programs(data_dir: Path) -> dict[str, Program]:
-    """The build's programs by id (the reward grades against each program's rules)."""
-    from pbb.io import read_jsonl
-    from pbb.programs.base import Program
-
-    path = data_dir / "programs.jsonl"
-    if not path.is_file():
-        raise PbbError(f"{path}: no such file; run `pbb data` for this config first")
-    return {p.id: p for p in (Program.from_json(r) for r in read_jsonl(path))}
 
 
 def exact_match_reward(programs: dict[str, Program]) -> Callable[..., list[float]]:
@@ -46,7 +35,7 @@ def exact_match_reward(programs: dict[str, Program]) -> Callable[..., list[float
     An unparseable or missing answer scores 0 (never None: GRPO's group baseline needs a
     number for every sample).
     """
-    from pbb.evaluate.grading import grade
+    from pbb.prompts import grade
 
     def exact_match(prompts: list[str], completions: list[str], mode: list[str], expected: list[str],
                     program_id: list[str], **_: Any) -> list[float]:
@@ -79,27 +68,27 @@ def grpo_args(exp: Experiment, stage: StageSpec, cfg: TrainConfig, out_dir: Path
     )
 
 
-def train_grpo(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: Path, init: str | Path,
-               out_dir: Path, log_path: Path) -> Path:
+def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: Path, init: str | Path,
+                out_dir: Path, log_path: Path) -> Path:
     """Train one GRPO stage into `out_dir/final` (resuming from `out_dir/trainer/` when present)."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
     from pbb.models import set_cpu_threads
-    from pbb.train.sft import prepare_model
+    from pbb.store import DataStore
 
     records = common.read_stage_records(data_dir, stage, ("prompt", "mode", "expected", "program_id"))
-    programs = load_programs(data_dir)
-    unknown = sorted({r["program_id"] for r in records} - set(programs))
+    programs = DataStore(data_dir).programs_by_id()
+    unknown = sorted({r.program_id for r in records} - set(programs))
     if unknown:
         raise PbbError(f"{data_dir / 'stages' / (stage.name + '.jsonl')}: program ids not in programs.jsonl ({', '.join(unknown[:3])}); rebuild the data")
     args = grpo_args(exp, stage, cfg, out_dir)
     base_ref = common.base_reference(init)
     set_cpu_threads()
-    model, tokenizer = prepare_model(init, cfg, stage)
+    model, tokenizer = common.prepare_model(init, cfg, stage)
     tokenizer.padding_side = "left"  # GRPO generates from a batch of prompts
 
-    dataset = Dataset.from_dict({k: [r[k] for r in records] for k in ("prompt", "mode", "expected", "program_id")})
+    dataset = Dataset.from_dict({k: [getattr(r, k) for r in records] for k in ("prompt", "mode", "expected", "program_id")})
     resume = common.last_checkpoint(out_dir)
     resumed_from = common.checkpoint_step(resume)  # read now: the checkpoint is rotated away while training
     common.reset_log(log_path, resumed_from)

@@ -40,10 +40,11 @@ import torch.nn.functional as F
 from torch.utils.data import Sampler
 
 from pbb.errors import PbbError
-from pbb.train import stage as common
+from pbb.train import common
 
 if TYPE_CHECKING:
-    from pbb.config import Experiment, LoraConfig, StageSpec, TrainConfig
+    from pbb.config import Experiment, StageSpec, TrainConfig
+    from pbb.records import StageRecord
 
 MEGA_BATCHES = 8
 """Micro-batches per length-sorted mega-batch: larger wastes less padding, smaller mixes more."""
@@ -226,44 +227,11 @@ def _sft_trainer_class() -> type:
 # ---------------------------------------------------------------- the stage
 
 
-def build_dataset(records: list[dict]) -> Any:
+def build_dataset(records: list[StageRecord]) -> Any:
     """A TRL prompt-completion dataset (the other fields of a record stay out of the batch)."""
     from datasets import Dataset
 
-    return Dataset.from_dict({"prompt": [r["prompt"] for r in records], "completion": [r["completion"] for r in records]})
-
-
-def prepare_model(init: str | Path, cfg: TrainConfig, stage: StageSpec) -> tuple[Any, Any]:
-    """The model to train (fp32 master weights) and its tokenizer: full, new LoRA, or continued LoRA."""
-    from peft import PeftModel, get_peft_model
-
-    from pbb.models import load_model
-
-    model, tokenizer = load_model(init, for_training=True)
-    if cfg.finetune == "full":
-        if isinstance(model, PeftModel):
-            model = model.merge_and_unload()  # full finetuning of base + previous stage's adapter
-        return model, tokenizer
-    if isinstance(model, PeftModel):
-        return model, tokenizer  # continue training the previous stage's adapter
-    return get_peft_model(model, lora_config(model, cfg.lora, stage)), tokenizer
-
-
-def lora_config(model: Any, lora: LoraConfig, stage: StageSpec) -> Any:
-    """A PEFT LoraConfig; every named target must match a linear module (else PbbError, before training)."""
-    from peft import LoraConfig as PeftLoraConfig
-
-    if lora.target_modules != "all-linear":
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-        unknown = [t for t in lora.target_modules if t not in linear and not any(
-            n == t or n.endswith("." + t) for n, m in model.named_modules() if isinstance(m, torch.nn.Linear))]
-        if unknown or not lora.target_modules:
-            raise PbbError(
-                f"stage {stage.name!r}: train.lora.target_modules {unknown or lora.target_modules} match no linear module of the model; "
-                f"its linear modules are {', '.join(linear)} (or use 'all-linear')"
-            )
-    return PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                          target_modules=lora.target_modules, task_type="CAUSAL_LM")
+    return Dataset.from_dict({"prompt": [r.prompt for r in records], "completion": [r.completion for r in records]})
 
 
 def uses_master_weights(cfg: TrainConfig, stage: StageSpec) -> bool:
@@ -293,8 +261,8 @@ def sft_args(exp: Experiment, stage: StageSpec, cfg: TrainConfig, out_dir: Path)
     )
 
 
-def train_sft(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: Path, init: str | Path,
-              out_dir: Path, log_path: Path) -> Path:
+def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: Path, init: str | Path,
+                out_dir: Path, log_path: Path) -> Path:
     """Train one SFT stage into `out_dir/final` (resuming from `out_dir/trainer/` when present)."""
     from pbb.models import set_cpu_threads
 
@@ -303,7 +271,7 @@ def train_sft(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: 
     base_ref = common.base_reference(init)
     set_cpu_threads()
     torch.manual_seed(exp.seed)  # LoRA initialisation draws from it
-    model, tokenizer = prepare_model(init, cfg, stage)
+    model, tokenizer = common.prepare_model(init, cfg, stage)
     master = uses_master_weights(cfg, stage)
     if master:
         for p in model.parameters():

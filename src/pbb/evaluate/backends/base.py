@@ -2,7 +2,8 @@
 
 A backend turns prompts into completions. Adding one is one file: subclass
 `GenerationBackend`, decorate it with `@register_backend("name")`, and import the
-module in `backends/__init__.py`.
+module in `backends/__init__.py`. This module imports no backend (they import it), and
+neither torch nor `pbb.models`: a backend loads its heavy dependencies itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Union
 
 from pbb import prompts
-from pbb.errors import PbbError
+from pbb.errors import PbbError, did_you_mean
+from pbb.seeds import row_seed  # noqa: F401  (re-exported: every backend seeds its rows with it)
 
 Stop = Union[str, "re.Pattern[str]"]
 """A stop rule. A string ends generation where it appears and the completion is cut
@@ -74,7 +76,8 @@ class GenerationBackend(ABC):
         """Return `n` completions per prompt, in prompt order (completion text only, stop-cut).
 
         `temperature == 0` is greedy (then the `n` samples are identical and are generated
-        once). Sampling is seeded by `seed` so an evaluation is reproducible. `progress(k)`,
+        once). Sampling is seeded by `seed` (the experiment's seed): sample `s` of prompt
+        `p` draws from `row_seed(seed, p, s)`, so an evaluation is reproducible. `progress(k)`,
         if given, is called as k more generation rows finish (rows: prompts when greedy,
         prompts x n when sampling) so the caller can show an ETA.
         """
@@ -82,11 +85,21 @@ class GenerationBackend(ABC):
     def close(self) -> None:
         """Free the model (a no-op unless the backend holds external resources)."""
 
+    @classmethod
+    def available(cls) -> bool:
+        """Whether this backend can run on this machine (`backend: auto` asks); cheap, never raises."""
+        return True
+
 
 BACKENDS: dict[str, type[GenerationBackend]] = {}
 
+AUTO_ORDER = ("vllm", "transformers")
+"""What `backend: auto` tries, fastest first: the first registered one that is available."""
+
 
 def register_backend(name: str):
+    """Class decorator: register a `GenerationBackend` under `name` (the config's `eval.backend`)."""
+
     def deco(cls: type[GenerationBackend]) -> type[GenerationBackend]:
         cls.name = name
         BACKENDS[name] = cls
@@ -96,11 +109,11 @@ def register_backend(name: str):
 
 
 def get_backend(name: str, model_ref: str, **options: Any) -> GenerationBackend:
-    """Build the backend `name` ('auto' picks vLLM when it can run, else transformers)."""
+    """Build the backend `name` ('auto': the first of `AUTO_ORDER` that is registered and available)."""
     if name == "auto":
-        from pbb.evaluate.backends.vllm_backend import vllm_available
-
-        name = "vllm" if vllm_available() and "vllm" in BACKENDS else "transformers"
+        name = next((b for b in AUTO_ORDER if b in BACKENDS and BACKENDS[b].available()), "transformers")
     if name not in BACKENDS:
-        raise PbbError(f"Unknown generation backend {name!r}; registered: {', '.join(sorted(BACKENDS))}.")
+        raise PbbError(
+            f"Unknown generation backend {name!r}.{did_you_mean(name, BACKENDS)} Registered: {', '.join(sorted(BACKENDS))}."
+        )
     return BACKENDS[name](model_ref, **options)

@@ -5,9 +5,10 @@ A hand-written decode loop rather than `model.generate`, for three reasons:
   whose answers have different lengths does not keep paying for the finished ones;
 - stop rules are checked on decoded text, including the CoT rule "end of the
   `Answer:` line", which no token-level criterion expresses;
-- sampling is seeded per (prompt, sample), not per batch position. (Batch composition
-  can still move bf16 logits by a rounding error; `run_eval` therefore always sends the
-  same chunks, so a resumed evaluation reproduces an uninterrupted one exactly.)
+- sampling is seeded per (prompt, sample) by `base.row_seed`, not per batch position.
+  (Batch composition can still move bf16 logits by a rounding error; `run_eval` therefore
+  always sends the same chunks, so a resumed evaluation reproduces an uninterrupted one
+  exactly.)
 
 Prompts are sorted by token length before batching (less left padding), the prefill
 computes logits for the last position only, and the KV cache carries the rest.
@@ -15,23 +16,17 @@ computes logits for the last position only, and the KV cache carries the rest.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from pbb.evaluate.backends.base import GenerationBackend, Stop, apply_stops, register_backend
+from pbb.evaluate.backends.base import GenerationBackend, Stop, apply_stops, register_backend, row_seed
 
 PRUNE_FRACTION = 0.25
 """Drop finished rows once this fraction of the live batch has finished: each drop
 copies the KV cache, so doing it for every single row would cost more than it saves."""
-
-
-def _row_seed(seed: int, prompt: str, sample: int) -> int:
-    digest = hashlib.sha256(f"{seed}\0{sample}\0{prompt}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 @register_backend("transformers")
@@ -117,7 +112,7 @@ class TransformersBackend(GenerationBackend):
         out: dict[tuple[int, int], str] = {}
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
-            seeds = [_row_seed(seed, prompts[p], s) for p, s in batch]
+            seeds = [row_seed(seed, prompts[p], s) for p, s in batch]
             texts = self._generate_batch(
                 [ids[p] for p, _ in batch], max_new_tokens, stop, temperature, top_p, None if greedy else seeds, progress
             )

@@ -1,8 +1,4 @@
-"""One curriculum stage: from an initial model to `out_dir/final`, resumable, logged.
-
-`run_stage` is the only entry point the experiment calls. It checks everything a user can
-get wrong before any training starts, then hands over to `pbb.train.sft.train_sft` or
-`pbb.train.grpo.train_grpo` (both TRL trainers), which share the pieces below:
+"""The training toolkit shared by every method (`sft.py`, `grpo.py`): what a stage needs besides its trainer.
 
 - resume: TRL/transformers checkpoints go to `out_dir/trainer/checkpoint-N` every
   `save_steps`; a rerun continues from the last *complete* one. When `out_dir/final`
@@ -28,7 +24,8 @@ from pbb.errors import PbbError
 if TYPE_CHECKING:
     from transformers import TrainerCallback
 
-    from pbb.config import Experiment, StageSpec, TrainConfig
+    from pbb.config import Experiment, LoraConfig, StageSpec, TrainConfig
+    from pbb.records import StageRecord
 
 TRAINER_DIR = "trainer"
 FINAL_DIR = "final"
@@ -36,49 +33,20 @@ STAGE_INFO = "pbb_stage.json"
 """Written into `final/`: what trained it (stage, method, steps, timings)."""
 
 
-def run_stage(exp: Experiment, stage: StageSpec, *, data_dir: Path, init: str | Path, out_dir: Path, log_path: Path) -> Path:
-    """Train one stage of `exp`'s curriculum from `init` and return `out_dir/final`.
-
-    `init` is a model name (alias, directory, hub id) or the previous stage's `final/`
-    (a full model, or a LoRA adapter that this stage continues training). The data is
-    `data_dir/stages/<stage.name>.jsonl`; the hyperparameters are
-    `exp.stage_train_config(stage)`. Idempotent: a finished stage returns at once, a
-    killed one resumes from its last trainer checkpoint.
-    """
-    out_dir, data_dir, log_path = Path(out_dir), Path(data_dir), Path(log_path)
-    final = out_dir / FINAL_DIR
-    if (final / STAGE_INFO).exists():
-        return final
-    cfg = exp.stage_train_config(stage)
-    if stage.method == "sft":
-        from pbb.train.sft import train_sft
-
-        train_sft(exp, stage, cfg, data_dir=data_dir, init=init, out_dir=out_dir, log_path=log_path)
-    elif stage.method == "grpo":
-        from pbb.train.grpo import train_grpo
-
-        train_grpo(exp, stage, cfg, data_dir=data_dir, init=init, out_dir=out_dir, log_path=log_path)
-    else:  # the config schema forbids this; a guard for custom code
-        raise PbbError(f"stage {stage.name!r}: unknown method {stage.method!r} (expected sft or grpo)")
-    return final
+# ---------------------------------------------------------------- data and arguments
 
 
-# ---------------------------------------------------------------- shared by sft.py and grpo.py
+def read_stage_records(data_dir: Path, stage: StageSpec, required: tuple[str, ...]) -> list[StageRecord]:
+    """The stage's records, each checked to carry the text fields `required` (a bad build is a PbbError)."""
+    from pbb.store import DataStore
 
-
-def read_stage_records(data_dir: Path, stage: StageSpec, required: tuple[str, ...]) -> list[dict]:
-    """The stage's records, each checked to carry `required` keys (a bad build is a PbbError)."""
-    from pbb.data.build import load_stage
-
-    path = data_dir / "stages" / f"{stage.name}.jsonl"
-    try:
-        records = load_stage(data_dir, stage.name)
-    except json.JSONDecodeError as e:
-        raise PbbError(f"{path} line {e.lineno}: not valid JSON; rebuild the data with `pbb data`") from None
+    data = DataStore(data_dir)
+    path = data.stage_path(stage.name)
+    records = data.read_stage(stage.name)
     if not records:
         raise PbbError(f"{path}: the stage dataset is empty; check the stage's sources in the config")
     for i, r in enumerate(records, 1):
-        missing = [k for k in required if not isinstance(r.get(k), str)]
+        missing = [k for k in required if not isinstance(getattr(r, k, None), str)]
         if missing:
             raise PbbError(f"{path} line {i}: missing or non-text field(s) {', '.join(missing)}; rebuild the data with `pbb data`")
     return records
@@ -140,6 +108,46 @@ def common_args(cfg: TrainConfig, exp: Experiment, stage: StageSpec, out_dir: Pa
         "dataloader_num_workers": 0,  # records are pre-tokenized: workers would only add fork cost
         **precision_args(cfg, stage),
     }
+
+
+# ---------------------------------------------------------------- the model
+
+
+def prepare_model(init: str | Path, cfg: TrainConfig, stage: StageSpec) -> tuple[Any, Any]:
+    """The model to train (fp32 master weights) and its tokenizer: full, new LoRA, or continued LoRA."""
+    from peft import PeftModel, get_peft_model
+
+    from pbb.models import load_model
+
+    model, tokenizer = load_model(init, for_training=True)
+    if cfg.finetune == "full":
+        if isinstance(model, PeftModel):
+            model = model.merge_and_unload()  # full finetuning of base + previous stage's adapter
+        return model, tokenizer
+    if isinstance(model, PeftModel):
+        return model, tokenizer  # continue training the previous stage's adapter
+    return get_peft_model(model, lora_config(model, cfg.lora, stage)), tokenizer
+
+
+def lora_config(model: Any, lora: LoraConfig, stage: StageSpec) -> Any:
+    """A PEFT LoraConfig; every named target must match a linear module (else PbbError, before training)."""
+    from peft import LoraConfig as PeftLoraConfig
+    from torch.nn import Linear
+
+    if lora.target_modules != "all-linear":
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, Linear)})
+        unknown = [t for t in lora.target_modules if t not in linear and not any(
+            n == t or n.endswith("." + t) for n, m in model.named_modules() if isinstance(m, Linear))]
+        if unknown or not lora.target_modules:
+            raise PbbError(
+                f"stage {stage.name!r}: train.lora.target_modules {unknown or lora.target_modules} match no linear module of the model; "
+                f"its linear modules are {', '.join(linear)} (or use 'all-linear')"
+            )
+    return PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                          target_modules=lora.target_modules, task_type="CAUSAL_LM")
+
+
+# ---------------------------------------------------------------- checkpoints and the log
 
 
 def last_checkpoint(out_dir: Path) -> Path | None:
@@ -254,41 +262,31 @@ def make_callbacks(stage: StageSpec, log_path: Path, method: str) -> list[Traine
                 f.write(json.dumps(rec) + "\n")
 
     class ProgressBar(TrainerCallback):
-        """A rich progress bar with the step count, the latest loss (or reward) and the ETA."""
+        """The lab's progress bar (`pbb.progress`): steps, the latest loss (or reward), the ETA."""
 
         def __init__(self) -> None:
-            self._progress: Any = None
-            self._task: Any = None
+            self._bar: Any = None
 
-        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001 - TrainerCallback's signature
             if not state.is_world_process_zero:
                 return
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from pbb.progress import ProgressBar as Bar
 
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[metric]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(f"{stage.name} [{method}]", total=state.max_steps,
-                                                 completed=state.global_step, metric="")
+            self._bar = Bar(f"{stage.name} [{method}]", total=state.max_steps, completed=state.global_step).__enter__()
 
         def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
-            if self._progress is not None:
-                self._progress.update(self._task, completed=state.global_step)
+            if self._bar is not None:
+                self._bar.update(state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-            if self._progress is None or not logs:
-                return
             key = "reward" if method == "grpo" else "loss"
-            if key in logs:
-                self._progress.update(self._task, metric=f"{key} {logs[key]:.3f}")
+            if self._bar is not None and logs and key in logs:
+                self._bar.set_metric(f"{key} {logs[key]:.3f}")
 
         def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
-            if self._progress is not None:
-                self._progress.stop()
-                self._progress = None
+            if self._bar is not None:
+                self._bar.__exit__(None, None, None)
+                self._bar = None
 
     class NoCheckpointAtTheEnd(TrainerCallback):
         """The Trainer saves a resume checkpoint after the last step; `final/` follows at once, so skip it (~3 s)."""

@@ -1,0 +1,262 @@
+"""The typed records of a run: every line of every file the lab writes has a type here.
+
+One name per concept (see `pbb.schema` and docs/ARCHITECTURE.md): `group`, `mode`
+(direct | cot), `distribution` (train | natural | test | shifted), `condition` (final,
+a stage, zero_shot, in_context). Records are plain dataclasses with `to_json` /
+`from_json`; `from_json` raises `RecordError` naming the missing or mistyped field, and
+the run store turns that into a one-line error naming the file and line.
+
+| record | file |
+| --- | --- |
+| `Program` | data/programs.jsonl |
+| `Example` | data/examples.jsonl |
+| `StageRecord` | data/stages/<stage>.jsonl |
+| `Prediction` | eval/predictions-<condition>.jsonl |
+| `Metrics` (`ConditionMetrics`, `Cell`, `Effect`, `ProgramResult`, `SizeRow`) | eval/metrics.json |
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class RecordError(ValueError):
+    """A record that lacks a field or has one of the wrong type."""
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+                                       "dict": (dict,), "list": (list,)}
+
+
+def _from_json(cls: type[T], d: Any, *, legacy: dict[str, str] | None = None) -> T:
+    """Build a dataclass from a JSON object: required fields present, simple field types matching."""
+    if not isinstance(d, dict):
+        raise RecordError(f"expected a JSON object, got {type(d).__name__}")
+    for old, new in (legacy or {}).items():  # files written before a field was renamed
+        if old in d and new not in d:
+            d = {**d, new: d[old]}
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in d:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise RecordError(f"lacks the field {f.name!r}")
+            continue
+        value = d[f.name]
+        names = str(f.type).split(" | ")  # annotations are strings here (from __future__ import annotations)
+        allowed = tuple(t for n in names for t in _TYPES.get(n, ()))
+        if value is None and "None" in names:
+            pass
+        elif allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            raise RecordError(f"field {f.name!r} should be {' or '.join(names)}, got {type(value).__name__}")
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------- the data build
+
+
+@dataclass
+class Program:
+    """One program of a build: a function under an invented name."""
+
+    id: str  # unique within a build, e.g. "arithmetic-0007"
+    suite: str
+    family: str  # the program's kind within its suite
+    name: str  # invented function name (zorbix_17): pretraining cannot know it
+    source: str  # `def <name>(...):` ... (the code doc's body)
+    description: str  # semantically equivalent natural language (the NL doc's body)
+    group: str = ""  # with_io | without_io | control (set by the split step)
+    grading: str = "value"  # "value" (literal equality) or "membership" (grammars)
+    meta: dict = field(default_factory=dict)  # suite-specific, JSON-able
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Program:
+        return _from_json(cls, d)
+
+
+@dataclass
+class Example:
+    """One execution of a program on one input: the ground truth, from the sandbox."""
+
+    program_id: str
+    distribution: str  # train | natural | test | shifted
+    input: str  # argument list as Python literals, CRUXEval style: "'abc', 3"
+    output: str  # repr of the return value (a Python literal)
+    trace: str  # the CoT trace from the actual execution (without the answer line)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Example:
+        return _from_json(cls, d, legacy={"split": "distribution"})
+
+
+@dataclass
+class StageRecord:
+    """One training record of a stage dataset.
+
+    `kind` says what the record teaches: a declarative document (`code_doc`, `nl_doc`:
+    `prompt` is empty, the loss covers the whole text) or an execution example
+    (`example`, with its `mode` and `expected` output; the loss covers the completion
+    only). `replay` marks execution examples replayed from an earlier stage (or a
+    user's replay file, whose records have no program). SFT trains on `prompt` +
+    `completion`; GRPO samples from `prompt` and rewards completions graded against
+    `expected` (its records have no `completion`).
+    """
+
+    program_id: str | None
+    kind: str  # code_doc | nl_doc | example
+    prompt: str
+    completion: str | None = None
+    mode: str | None = None  # direct | cot, for execution examples
+    expected: str | None = None  # the output literal, for execution examples
+    replay: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> StageRecord:
+        return _from_json(cls, d)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass
+class Prediction:
+    """One generation for one (program, input, mode, sample), graded."""
+
+    program_id: str
+    group: str
+    mode: str
+    distribution: str
+    input: str
+    prompt: str
+    completion: str
+    answer: str | None  # the extracted answer text (never executed)
+    expected: str
+    parsed: bool
+    correct: bool
+    sample: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Prediction:
+        return _from_json(cls, d)
+
+
+@dataclass
+class Cell:
+    """Accuracy of one (group, mode, distribution) with its cluster-bootstrap interval."""
+
+    group: str
+    mode: str
+    distribution: str
+    n: int
+    n_programs: int
+    correct: int
+    unparsed: int
+    accuracy: float
+    ci: list
+    pass_at_k: dict = field(default_factory=dict)
+
+
+@dataclass
+class Effect:
+    """The PBB effect of one (mode, distribution): accuracy(w/o IO) - accuracy(control)."""
+
+    mode: str
+    distribution: str
+    effect: float
+    ci: list
+    without_io: float
+    control: float
+
+
+@dataclass
+class ProgramResult:
+    program_id: str
+    name: str
+    group: str
+    family: str
+    mode: str
+    distribution: str
+    n: int
+    correct: int
+    accuracy: float
+    size_lines: int
+
+
+@dataclass
+class SizeRow:
+    group: str
+    mode: str
+    size_lines: int
+    n: int
+    accuracy: float
+
+
+@dataclass
+class ConditionMetrics:
+    """The metrics of one evaluation condition."""
+
+    cells: list[Cell]
+    pbb_effect: list[Effect]
+    per_program: list[ProgramResult]
+    by_size: list[SizeRow]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ConditionMetrics:
+        if not isinstance(d, dict):
+            raise RecordError("a condition should be a JSON object")
+        parts: dict[str, Any] = {}
+        for name, typ in (("cells", Cell), ("pbb_effect", Effect), ("per_program", ProgramResult), ("by_size", SizeRow)):
+            raw = d.get(name, [])
+            if not isinstance(raw, list):
+                raise RecordError(f"field {name!r} should be a list")
+            parts[name] = []
+            for i, r in enumerate(raw):
+                try:
+                    parts[name].append(_from_json(typ, r))
+                except RecordError as e:
+                    raise RecordError(f"{name}[{i}] {e}") from None
+        return cls(**parts)
+
+
+@dataclass
+class Metrics:
+    """`eval/metrics.json`: every condition's metrics, and how the intervals were made."""
+
+    confidence: float
+    n_bootstrap: int
+    conditions: dict[str, ConditionMetrics]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "n_bootstrap": self.n_bootstrap,
+                "conditions": {k: v.to_json() for k, v in self.conditions.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Metrics:
+        if not isinstance(d, dict) or not isinstance(d.get("conditions"), dict):
+            raise RecordError("has no 'conditions' mapping")
+        conf, n_boot = d.get("confidence", 0.95), d.get("n_bootstrap", 0)
+        conditions = {}
+        for k, v in d["conditions"].items():
+            try:
+                conditions[str(k)] = ConditionMetrics.from_json(v)
+            except RecordError as e:
+                raise RecordError(f"condition {k!r}: {e}") from None
+        return cls(float(conf), int(n_boot), conditions)

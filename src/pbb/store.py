@@ -1,0 +1,344 @@
+"""The run store: the one reader and writer of a run directory's files.
+
+```
+runs/<name>/                      RunStore
+  config.yaml                     the resolved config, every default filled in
+  curriculum.json                 the resolved stages (sources, method, merged train config)
+  manifest.json                   versions, hardware, seed, one entry per finished step (RunManifest)
+  data/                           DataStore: a data build (also what `pbb data --out DIR` writes)
+    programs.jsonl                one `Program` a line
+    examples.jsonl                one `Example` a line
+    stages/<stage>.jsonl          one `StageRecord` a line
+    manifest.json                 data_hash, content_hash, counts, dropped records and inputs
+  checkpoints/<stage>/final/      the trained model (or adapter) of a stage
+  checkpoints/<stage>/trainer/    resume points of an unfinished stage
+  logs/<stage>.jsonl              one line per logging step
+  eval/predictions-<condition>.jsonl   one `Prediction` a line
+  eval/metrics.json               `Metrics`
+  report.md, plots/*.png
+```
+
+Every write is atomic (`pbb.io`); every read of a record file goes through the typed
+records of `pbb.records`, and a damaged line is one `PbbError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pbb.errors import PbbError
+from pbb.io import atomic_open, dumps, read_json, sha256_files, write_json, write_text
+from pbb.records import Example, Metrics, Prediction, Program, RecordError, StageRecord
+
+if TYPE_CHECKING:
+    from pbb.config import Experiment, ResolvedStage
+
+R = TypeVar("R")
+
+
+def read_records(path: Path, cls: type[R], *, what: str = "rebuild the data with `pbb data`",
+                 skip_truncated_tail: bool = False) -> list[R]:
+    """Every line of a JSONL file as a typed record; a bad line is a PbbError naming the file, the line and the fix."""
+    if not path.is_file():
+        raise PbbError(f"{path}: no such file; {what}")
+    out: list[R] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        raise PbbError(f"{path}: not UTF-8 text; {what}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(cls.from_json(json.loads(line)))  # type: ignore[attr-defined]
+        except json.JSONDecodeError as e:
+            if skip_truncated_tail and n == len(lines) and not line.endswith("\n"):
+                break  # the last line of a file a kill cut short
+            raise PbbError(f"{path} line {n}: not valid JSON ({e.msg}); {what}") from None
+        except (RecordError, TypeError) as e:
+            raise PbbError(f"{path} line {n}: {e}; {what}") from None
+    return out
+
+
+def write_records(path: Path, records: Iterable[Any]) -> int:
+    """Write typed records (or plain dicts) one per line, atomically; return how many."""
+    n = 0
+    with atomic_open(path) as f:
+        for r in records:
+            f.write(dumps(r if isinstance(r, dict) else r.to_json()) + "\n")
+            n += 1
+    return n
+
+
+# ---------------------------------------------------------------- a data build
+
+
+class DataStore:
+    """The files of one data build: `programs.jsonl`, `examples.jsonl`, `stages/`, `manifest.json`."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    programs_path = property(lambda self: self.root / "programs.jsonl")
+    examples_path = property(lambda self: self.root / "examples.jsonl")
+    manifest_path = property(lambda self: self.root / "manifest.json")
+    stages_dir = property(lambda self: self.root / "stages")
+
+    def stage_path(self, stage: str) -> Path:
+        return self.stages_dir / f"{stage}.jsonl"
+
+    # -- reading
+
+    def read_programs(self) -> list[Program]:
+        """The programs in file order (the build's generation order)."""
+        return read_records(self.programs_path, Program)
+
+    def programs_by_id(self) -> dict[str, Program]:
+        return {p.id: p for p in self.read_programs()}
+
+    def read_examples(self) -> list[Example]:
+        return read_records(self.examples_path, Example)
+
+    def examples_by_key(self) -> dict[tuple[str, str], list[Example]]:
+        """Examples by (program id, distribution), in file order."""
+        out: dict[tuple[str, str], list[Example]] = defaultdict(list)
+        for e in self.read_examples():
+            out[(e.program_id, e.distribution)].append(e)
+        return out
+
+    def read_stage(self, stage: str) -> list[StageRecord]:
+        path = self.stage_path(stage)
+        if not path.is_file():
+            raise PbbError(f"{path}: no such stage dataset; run `pbb data` for this config first")
+        return read_records(path, StageRecord)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The build's manifest, or None when the build never finished (it is written last)."""
+        if not self.manifest_path.is_file():
+            return None
+        try:
+            m = read_json(self.manifest_path)
+        except (OSError, ValueError):
+            return None
+        return m if isinstance(m, dict) else None
+
+    def content_paths(self, stages: Iterable[str]) -> list[Path]:
+        """The files the content hash covers, in its order."""
+        return [self.programs_path, self.examples_path, *(self.stage_path(s) for s in sorted(stages))]
+
+    # -- writing
+
+    def write(self, programs: list[Program], examples: list[Example], stages: dict[str, list[StageRecord]],
+              manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write a build atomically; the manifest goes last, so a killed build never looks finished."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.manifest_path.unlink()  # the directory is "unfinished" until the new manifest lands
+        for leftover in [*self.root.glob(".*.tmp"), *self.root.glob("stages/.*.tmp")]:  # temp files of a killed build
+            leftover.unlink(missing_ok=True)
+        write_records(self.programs_path, programs)
+        write_records(self.examples_path, examples)
+        self.stages_dir.mkdir(exist_ok=True)
+        for name, recs in stages.items():
+            write_records(self.stage_path(name), recs)
+        for stale in self.stages_dir.glob("*.jsonl"):  # a previous build of another curriculum
+            if stale.stem not in stages:
+                stale.unlink()
+        manifest = {**manifest, "content_hash": sha256_files(self.content_paths(stages))}
+        write_json(self.manifest_path, manifest)
+        return manifest
+
+
+# ---------------------------------------------------------------- a run directory
+
+
+class RunStore:
+    """One run directory (see the module docstring for its layout)."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.data = DataStore(self.root / "data")
+
+    config_path = property(lambda self: self.root / "config.yaml")
+    curriculum_path = property(lambda self: self.root / "curriculum.json")
+    manifest_path = property(lambda self: self.root / "manifest.json")
+    eval_dir = property(lambda self: self.root / "eval")
+    metrics_path = property(lambda self: self.root / "eval" / "metrics.json")
+    logs_dir = property(lambda self: self.root / "logs")
+    report_path = property(lambda self: self.root / "report.md")
+    plots_dir = property(lambda self: self.root / "plots")
+
+    def checkpoint_dir(self, stage: str) -> Path:
+        return self.root / "checkpoints" / stage
+
+    def log_path(self, stage: str) -> Path:
+        return self.logs_dir / f"{stage}.jsonl"
+
+    def predictions_path(self, condition: str) -> Path:
+        return self.eval_dir / f"predictions-{condition}.jsonl"
+
+    def prediction_conditions(self) -> list[str]:
+        """The conditions that have a predictions file, sorted."""
+        return sorted(p.stem.removeprefix("predictions-") for p in self.eval_dir.glob("predictions-*.jsonl"))
+
+    # -- config and curriculum
+
+    def write_config(self, exp: Experiment) -> None:
+        from pbb.config import dump_experiment
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_text(self.config_path, dump_experiment(exp))
+
+    def read_config(self) -> Experiment:
+        """The resolved config of this run (validated again: its suite must be registered here)."""
+        from pbb.config import load_experiment
+
+        if not self.config_path.exists():
+            raise PbbError(f"{self.root}: not a run directory (no config.yaml); run `pbb run CONFIG.yaml` first")
+        return load_experiment(self.config_path)
+
+    def write_curriculum(self, stages: list[ResolvedStage]) -> None:
+        write_json(self.curriculum_path, [s.model_dump(mode="json") for s in stages])
+
+    def read_curriculum(self) -> list[ResolvedStage] | None:
+        """The stages this run trained, as written when it started; None when absent or unreadable."""
+        from pydantic import ValidationError
+
+        from pbb.config import ResolvedStage
+
+        if not self.curriculum_path.is_file():
+            return None
+        try:
+            raw = read_json(self.curriculum_path)
+            return [ResolvedStage.model_validate(s) for s in raw]
+        except (OSError, ValueError, TypeError, ValidationError):
+            return None
+
+    # -- evaluation
+
+    def read_predictions(self, condition: str, *, skip_truncated_tail: bool = True) -> list[Prediction]:
+        return read_records(self.predictions_path(condition), Prediction, skip_truncated_tail=skip_truncated_tail,
+                            what="delete it and rerun `pbb run` to evaluate afresh")
+
+    def write_metrics(self, metrics: Metrics) -> None:
+        write_json(self.metrics_path, metrics.to_json())
+
+    def read_metrics(self) -> Metrics:
+        """`eval/metrics.json`, or a PbbError saying what to run."""
+        if not self.root.is_dir():
+            raise PbbError(f"{self.root}: not a run directory (no such directory); pass runs/<name> as written by `pbb run`")
+        path = self.metrics_path
+        if not path.exists():
+            if not self.config_path.exists() and not self.manifest_path.exists():
+                raise PbbError(f"{self.root}: not a run directory (no config.yaml or manifest.json); pass runs/<name> as written by `pbb run`")
+            raise PbbError(f"{path}: no metrics yet; run `pbb run CONFIG --out {self.root}` to finish the evaluation first")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return Metrics.from_json(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise PbbError(f"{path}: not valid JSON ({e}); delete it and rerun `pbb run` to recompute the metrics") from None
+        except (RecordError, TypeError, ValueError) as e:
+            raise PbbError(f"{path}: {e}; delete it and rerun `pbb run` to recompute the metrics") from None
+
+    # -- the manifest
+
+    def manifest(self, exp: Experiment) -> RunManifest:
+        return RunManifest(self.manifest_path, exp)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.is_file():
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            m = read_json(self.manifest_path)
+            return m if isinstance(m, dict) else None
+        return None
+
+
+# ---------------------------------------------------------------- the run manifest
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pbb import __version__
+
+    out = {"python": platform.python_version(), "pbb": __version__}
+    for pkg in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+def _hardware() -> dict[str, Any]:
+    import psutil
+
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    hw: dict[str, Any] = {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "gpu": None}
+    with contextlib.suppress(Exception):
+        import torch
+
+        if torch.cuda.is_available():
+            hw["gpu"] = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    return hw
+
+
+def _peak_rss_gb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # KiB on Linux
+
+
+class RunManifest:
+    """`manifest.json` of a run: versions, hardware, seed, and one entry per finished step."""
+
+    def __init__(self, path: Path, exp: Experiment):
+        from pbb import __version__
+
+        self.path = path
+        old: dict[str, Any] = {}
+        if path.exists():
+            with contextlib.suppress(OSError, ValueError):
+                old = read_json(path)
+        self.data: dict[str, Any] = {
+            "name": exp.name,
+            "started": old.get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "pbb_version": __version__,
+            "versions": _versions(),
+            "hardware": _hardware(),
+            "seed": exp.seed,
+            "steps": old.get("steps", {}),
+            "peak_rss_gb": old.get("peak_rss_gb", 0.0),
+        }
+        self.save()
+
+    def step(self, step: str) -> dict[str, Any] | None:
+        return self.data["steps"].get(step)
+
+    def done(self, step: str, input_hash: str) -> bool:
+        s = self.data["steps"].get(step)
+        return bool(s and s.get("done") and s.get("hash") == input_hash)
+
+    def record(self, step: str, input_hash: str, wall_s: float, **extra: Any) -> None:
+        self.data["steps"][step] = {"hash": input_hash, "wall_s": round(wall_s, 2), "done": True, **extra}
+        self.save()
+
+    def forget(self, step: str) -> None:
+        self.data["steps"].pop(step, None)
+        self.save()
+
+    def save(self) -> None:
+        self.data["peak_rss_gb"] = max(self.data.get("peak_rss_gb", 0.0), _peak_rss_gb())
+        write_json(self.path, self.data)

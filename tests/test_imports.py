@@ -1,0 +1,75 @@
+"""The quick commands stay quick: listing and validating never import the ML stack.
+
+`pbb suites`, `pbb curricula`, `pbb models`, `pbb validate` and `--help` are what a user
+runs to look around; importing torch (and transformers, trl, ...) costs seconds each
+time. Each command runs in a fresh interpreter, so nothing imported by another test or
+by pytest's plugins can hide (or fake) a heavy import.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
+
+PROBE = f"""
+import sys
+sys.argv = ["pbb", *sys.argv[1:]]
+import pbb.cli
+code = 0
+try:
+    pbb.cli.main()
+except SystemExit as e:
+    code = e.code or 0
+print(sorted(m for m in sys.modules if m.split(".")[0] in {set(HEAVY)!r}))
+sys.exit(code)
+"""
+
+COMMANDS = [
+    pytest.param(["--help"], id="help"),
+    pytest.param(["suites"], id="suites"),
+    pytest.param(["curricula"], id="curricula"),
+    pytest.param(["models"], id="models"),
+    pytest.param(["validate", "configs/quick.yaml"], id="validate"),
+]
+
+
+@pytest.mark.parametrize("argv", COMMANDS)
+def test_command_does_not_import_the_ml_stack(argv):
+    r = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"pbb {' '.join(argv)} exited {r.returncode}:\n{r.stderr[-2000:]}"
+    heavy = ast.literal_eval(r.stdout.strip().splitlines()[-1])
+    assert not heavy, f"pbb {' '.join(argv)} imported {sorted({m.split('.')[0] for m in heavy})} ({len(heavy)} modules)"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function (`if TYPE_CHECKING:` aside)."""
+    tree = ast.parse(path.read_text())
+    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for n in ast.walk(node)}
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_backend_imports_go_one_way():
+    """The registry imports no backend, no torch and not pbb.models; a backend imports only `base` of the package."""
+    backends = REPO / "src" / "pbb" / "evaluate" / "backends"
+    base = _imports(backends / "base.py")
+    bad = {m for m in base if m.split(".")[0] in HEAVY or m == "pbb.models" or m.startswith("pbb.evaluate.backends")}
+    assert not bad, f"base.py imports {sorted(bad)}"
+    for path in sorted(backends.glob("*_backend.py")):
+        own = {m for m in _imports(path) if m.startswith("pbb.evaluate")}
+        assert own == {"pbb.evaluate.backends.base"}, f"{path.name} imports {sorted(own)}"

@@ -7,7 +7,6 @@ Every field carries its help text.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pbb.curricula import CURRICULA, CurriculumOptions, SourceSpec, StageSpec
-from pbb.errors import PbbError, did_you_mean
+from pbb.errors import PbbError, closest, did_you_mean
 from pbb.schema import EvalDistribution, Group, Mode, Strict
 
 class DataConfig(Strict):
@@ -237,9 +236,9 @@ def _first_error(e: ValidationError, prefix: str = "", root: type[BaseModel] | N
         model = _model_for_path(loc, root) if (root or not prefix) else None
         hint = ""
         if model is not None:
-            close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+            close = closest(str(loc[-1]), list(model.model_fields))
             if close:
-                hint = f"; did you mean {'.'.join(str(p) for p in loc[:-1] + (close[0],))!r}?"
+                hint = f"; did you mean {'.'.join(str(p) for p in loc[:-1] + (close,))!r}?"
         return f"unknown key {where!r}{hint}"
     msg = err["msg"]
     if msg.startswith("Value error, "):

@@ -19,6 +19,7 @@ language, so they are graded by `pbb.programs.grammars.grade_membership`.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,13 +49,23 @@ def cot_prompt(name: str, input_text: str) -> str:
     return f"Compute {call(name, input_text)} step by step.\n"
 
 
-def cot_completion(source: str, trace: str, output: str) -> str:
-    """Restate the source (the recall step), then the trace, then `Answer: <output>`."""
-    parts = [source.rstrip("\n")]
+def cot_completion(source: str | None, trace: str, output: str) -> str:
+    """Restate the source (the recall step), then the trace, then `Answer: <output>`.
+
+    Without a source (None or empty) the completion is the trace and the answer only: a
+    demonstration of the execution that does not teach the code (algorithm distillation).
+    """
+    parts = [source.rstrip("\n")] if source and source.strip() else []
     if trace.strip():
         parts.append(trace.rstrip("\n"))
     parts.append(f"{ANSWER_MARKER} {output}")
     return "\n".join(parts)
+
+
+_PROMPT_PATTERNS = (
+    ("direct", re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\((.*)\) =", re.S)),
+    ("cot", re.compile(r"Compute ([A-Za-z_][A-Za-z0-9_]*)\((.*)\) step by step\.\n", re.S)),
+)
 
 
 def in_context(prompt: str, source: str) -> str:
@@ -70,7 +81,16 @@ def prompt_for(mode: str, name: str, input_text: str) -> str:
     raise ValueError(f"unknown eval mode {mode!r} (expected 'direct' or 'cot')")
 
 
-def completion_for(mode: str, output: str, *, source: str = "", trace: str = "") -> str:
+def parse_prompt(prompt: str) -> tuple[str, str, str] | None:
+    """`(mode, name, input_text)` of a direct or CoT prompt (the inverse of `prompt_for`); None for any other text."""
+    for mode, pattern in _PROMPT_PATTERNS:
+        if m := pattern.fullmatch(prompt):
+            return mode, m.group(1), m.group(2)
+    return None
+
+
+def completion_for(mode: str, output: str, *, source: str | None = None, trace: str = "") -> str:
+    """The completion that answers a prompt of `mode`; a CoT one restates `source` first when given."""
     if mode == "direct":
         return direct_completion(output)
     if mode == "cot":

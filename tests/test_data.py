@@ -88,7 +88,8 @@ def test_same_config_gives_byte_identical_files(tmp_path, sandbox):
     m1, a = build(tmp_path, sandbox, sub="a")
     m2, b = build(tmp_path, sandbox, sub="b")
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert [str(f) for f in files] == ["examples.jsonl", "manifest.json", "programs.jsonl", "stages/stage1.jsonl", "stages/stage2.jsonl"]
+    assert [str(f) for f in files] == ["examples.jsonl", "ledger.json", "manifest.json", "programs.jsonl", "stages/stage1.jsonl",
+                                       "stages/stage2.jsonl"]
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     _, c = build(tmp_path, sandbox, tiny(seed=1), sub="c")
@@ -111,7 +112,7 @@ def test_manifest_counts_and_hashes_describe_the_files(tmp_path, sandbox):
     assert m["counts"]["programs"]["control"] == 3 and len(programs) == 10
     assert m["counts"]["examples"] == {"train": 40, "test": 30, "shifted": 20}
     assert m["counts"]["stages"] == {name: len(recs) for name, recs in stages.items()}
-    paths = [out / "programs.jsonl", out / "examples.jsonl", *sorted((out / "stages").glob("*.jsonl"))]
+    paths = [out / "programs.jsonl", out / "examples.jsonl", *sorted((out / "stages").glob("*.jsonl")), out / "ledger.json"]
     assert m["content_hash"] == sha256_files(paths)
     assert m["dropped"] == [] and len(m["data_hash"]) == 64
 

@@ -49,9 +49,10 @@ def curricula() -> None:
     """List the named curricula (or write `curriculum: custom` with `stages:` in a config)."""
     from pbb.curricula import CURRICULA
 
-    t = Table("curriculum", "stages", box=None)
+    t = Table("curriculum", "stages", "w/o IO examples", "w/o IO code", box=None)  # as declared, checked on every build
     for c in CURRICULA.values():
-        t.add_row(c.name, c.summary)
+        t.add_row(c.name, c.summary, "trained" if c.trains_without_io_examples else "never",
+                  "shown" if c.shows_without_io_source else "never")
     out.print(t)
 
 
@@ -92,14 +93,45 @@ def data(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the build into.")],
     set_: SetOpt = None,
+    no_tokenizer: Annotated[bool, typer.Option("--no-tokenizer", help="Count the ledger in characters instead of loading the model's tokenizer.")] = False,
 ) -> None:
-    """Build the data step of an experiment: programs, groups, examples, documents, stage datasets."""
+    """Build the data step of an experiment: programs, groups, examples, documents, stage datasets, exposure ledger."""
     from pbb.config import load_experiment
     from pbb.data.build import build_data
 
     exp = load_experiment(config, set_ or [])
-    manifest = build_data(exp, out_dir)
-    out.print(f"wrote {out_dir}: {manifest['counts']} (content hash {manifest['content_hash'][:12]})")
+    tokenizer = None
+    if not no_tokenizer:
+        from pbb.models import load_tokenizer
+
+        tokenizer = load_tokenizer(exp.model)
+    manifest = build_data(exp, out_dir, tokenizer=tokenizer)
+    from pbb.store import DataStore
+
+    ledger = DataStore(out_dir).read_ledger()
+    if ledger is not None:
+        (out if out.is_terminal else Console(width=140)).print(ledger_table(ledger))  # a pipe's 80 columns would fold every cell
+    out.print(f"wrote {escape(str(out_dir))}: {manifest['counts']['programs']} (content hash {manifest['content_hash'][:12]})")
+
+
+def ledger_table(ledger) -> Table:
+    """The exposure ledger as a rich table: one row per stage, group and replay."""
+    from pbb.records import LEDGER_KINDS
+    from pbb.report.format import group_label, number
+
+    unit = "tokens" if ledger.token_unit == "tokens" else "chars"
+    short = {"code_doc": "code", "nl_doc": "NL", "direct": "direct", "cot_with_source": "CoT+src", "cot_without_source": "CoT-src"}
+    t = Table("stage", "group", box=None,
+              title="exposure ledger: records by kind (CoT+src: the completion restates the source); exposures = records × epochs",
+              caption=f"{unit}: prompt + completion, one pass"
+              + (f", {escape(ledger.tokenizer)}'s tokenizer" if ledger.tokenizer else ", built without a tokenizer"))
+    for header in (*(short[k] for k in LEDGER_KINDS), "records", unit, "epochs", "exposures"):
+        t.add_column(header, justify="right")
+    for r in ledger.rows:
+        t.add_row(escape(r.stage), group_label(r.group) + (" replay" if r.replay else ""),
+                  *(number(getattr(r, k)) for k in LEDGER_KINDS), number(r.records), number(r.tokens),
+                  number(r.epochs), number(r.exposures))
+    return t
 
 
 @app.command("import-corpus")

@@ -15,6 +15,7 @@ is validated); adding a training method is one module in `pbb/train/` plus its l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,6 +50,14 @@ class SourceSpec(Strict):
     repeat: int = Field(1, ge=1, description="Upsampling: include the records this many times.")
     count: int | None = Field(None, ge=0, description="Replay only: how many records to draw (None = all).")
     path: str | None = Field(None, description="Replay only: a JSONL of prompt/completion pairs; None = stage-1 execution examples.")
+    draw_as: str | None = Field(
+        None, pattern=r"^.+:[0-9]+$", description="Replay only: draw the very records that the replay source at '<stage>:<index>' draws (the mixture "
+                          "replays what proactive's stage 2 replays); None = this source's own seeded draw.",
+    )
+    restate_source: bool = Field(
+        True, description="cot only: the completion restates the program's source before the trace (the recall step); "
+                          "false: trace and answer only, a demonstration that does not teach the code (ad).",
+    )
 
 
 class StageSpec(Strict):
@@ -79,7 +88,15 @@ class CurriculumOptions(Strict):
         "train", validation_alias=AliasChoices("ad_distribution", "ad_split"),
         description="ad / pbb+ad: the input distribution of the demonstrations (`ad_split` is accepted as an older name).",
     )
-    ad_examples_per_program: int | None = Field(None, ge=0, description="ad / pbb+ad: demonstrations per program (None = all training inputs).")
+    ad_examples_per_program: int | None = Field(
+        None, ge=0, description="ad / pbb+ad: demonstrations per program in total, direct and CoT together (None = every "
+                                "training input direct and the first data.cot_inputs as CoT). With both modes on, CoT takes half "
+                                "(rounded down, at most data.cot_inputs) and direct the rest (at most the inputs there are).",
+    )
+    stage2_only_replay: bool = Field(
+        False, description="stage2-only: keep proactive's stage-2 replay of `replay` w/ IO execution examples (off: the "
+                           "ablation trains the docs of w/o IO programs and no execution example).",
+    )
     stage1: dict[str, Any] = Field(default_factory=dict, description="train: overrides for stage 1.")
     stage2: dict[str, Any] = Field(default_factory=dict, description="train: overrides for stage 2.")
 
@@ -89,9 +106,13 @@ class CurriculumOptions(Strict):
 
 @dataclass(frozen=True)
 class Curriculum:
+    """A named curriculum and what it declares about the w/o IO programs (checked on every build's records)."""
+
     name: str
     summary: str
     build: Callable[[Experiment], list[StageSpec]]
+    trains_without_io_examples: bool = False  # may train execution examples of w/o IO programs (AD)
+    shows_without_io_source: bool = True  # may show the source of w/o IO programs (false: AD, stage1-only)
 
     def stages(self, exp: Experiment) -> list[StageSpec]:
         return self.build(exp)
@@ -100,11 +121,18 @@ class Curriculum:
 CURRICULA: dict[str, Curriculum] = {}
 
 
-def register_curriculum(name: str, summary: str):
-    """Register `fn(exp) -> list[StageSpec]` as the named curriculum `name` (one line for `pbb curricula`)."""
+def register_curriculum(name: str, summary: str, *, trains_without_io_examples: bool = False,
+                        shows_without_io_source: bool = True):
+    """Register `fn(exp) -> list[StageSpec]` as the named curriculum `name` (one line for `pbb curricula`).
+
+    What it declares is enforced on the rendered records of every build
+    (`pbb.data.render.check_exposure`): without `trains_without_io_examples` no execution
+    example of a w/o IO program may appear in its stages; without `shows_without_io_source`
+    no w/o IO program's source text may.
+    """
 
     def deco(fn: Callable[[Experiment], list[StageSpec]]):
-        CURRICULA[name] = Curriculum(name, summary, fn)
+        CURRICULA[name] = Curriculum(name, summary, fn, trains_without_io_examples, shows_without_io_source)
         return fn
 
     return deco
@@ -117,14 +145,55 @@ def _docs(group: str) -> SourceSpec:
     return SourceSpec(kind="doc", group=group)
 
 
-def _examples(exp: Experiment, group: str, distribution: str = "train", per_program: int | None = None) -> list[SourceSpec]:
+def _examples(exp: Experiment, group: str) -> list[SourceSpec]:
+    """Every training input of `group` as a direct example, the first data.cot_inputs also as CoT (as the options ask)."""
     o = exp.curriculum_options
     out = []
     if o.direct:
-        out.append(SourceSpec(kind="direct", group=group, distribution=distribution, max_per_program=per_program))
+        out.append(SourceSpec(kind="direct", group=group))
     if o.cot and exp.data.cot_inputs > 0:
-        out.append(SourceSpec(kind="cot", group=group, distribution=distribution, max_per_program=per_program))
+        out.append(SourceSpec(kind="cot", group=group))
     return out
+
+
+def _demonstrations(exp: Experiment, group: str, *, restate_source: bool) -> list[SourceSpec]:
+    """AD's execution examples of `group`: `ad_examples_per_program` demonstrations per program in total.
+
+    The rule: with one mode on, all N in that mode; with both, CoT takes N // 2 (at most
+    data.cot_inputs) and direct the rest (at most the inputs of the distribution), and
+    what one mode cannot take goes to the other. The CoT inputs are the first of the
+    distribution's inputs, the direct ones too (as everywhere, a CoT input is also a direct one).
+    """
+    o, d = exp.curriculum_options, exp.data
+    n, dist = o.ad_examples_per_program, o.ad_distribution
+    n_inputs = d.natural_inputs if dist == "natural" else d.train_inputs
+    direct, cot = o.direct, o.cot and d.cot_inputs > 0
+    n_direct = n_cot = None  # all inputs
+    if n is not None:
+        n_cot = min(d.cot_inputs, n if not direct else n // 2) if cot else 0
+        n_direct = min(n_inputs, n - n_cot) if direct else 0
+        if cot:
+            n_cot = min(d.cot_inputs, n - n_direct)
+    out = []
+    if direct and n_direct != 0:
+        out.append(SourceSpec(kind="direct", group=group, distribution=dist, max_per_program=n_direct))
+    if cot and n_cot != 0:
+        out.append(SourceSpec(kind="cot", group=group, distribution=dist, max_per_program=n_cot, restate_source=restate_source))
+    return out
+
+
+def _same_exposure(e1: float, e2: float) -> tuple[int, int, float]:
+    """(repeat of S1's sources, repeat of S2's, epochs) so that one stage sees S1's records e1 times and S2's e2 times."""
+    if e1 == e2:
+        return 1, 1, e1
+    if float(e1).is_integer() and float(e2).is_integer():
+        g = math.gcd(int(e1), int(e2))
+        return int(e1) // g, int(e2) // g, float(g)
+    raise ValueError(
+        f"curriculum 'mixture' gives each record proactive's exposure by repeating stage 1's and stage 2's sources, "
+        f"so their epochs ({e1:g} and {e2:g}) must be whole numbers or equal; set curriculum_options.stage1.epochs "
+        f"and stage2.epochs accordingly"
+    )
 
 
 def _replay(exp: Experiment) -> list[SourceSpec]:
@@ -138,9 +207,9 @@ def _stage1(exp: Experiment) -> StageSpec:
                      train=exp.curriculum_options.stage1)
 
 
-def _stage2(exp: Experiment, extra: list[SourceSpec] | None = None) -> StageSpec:
+def _stage2(exp: Experiment, extra: list[SourceSpec] | None = None, *, replay: bool = True) -> StageSpec:
     """Proactive S2: code docs of the w/o IO programs (plus optional replay)."""
-    return StageSpec(name="stage2", method="sft", sources=[_docs("without_io"), *(extra or []), *_replay(exp)],
+    return StageSpec(name="stage2", method="sft", sources=[_docs("without_io"), *(extra or []), *(_replay(exp) if replay else [])],
                      train=exp.curriculum_options.stage2)
 
 
@@ -165,33 +234,53 @@ def retroactive(exp: Experiment) -> list[StageSpec]:
     return [s1, s2]
 
 
-@register_curriculum("mixture", "One stage holding all of proactive's data (the paper's homogeneous-mixture baseline).")
+@register_curriculum("mixture", "One stage holding all of proactive's data, each record as often as under proactive "
+                                "(the paper's homogeneous-mixture baseline).")
 def mixture(exp: Experiment) -> list[StageSpec]:
-    return [StageSpec(name="stage1", method="sft", sources=[_docs("with_io"), *_examples(exp, "with_io"), _docs("without_io")],
-                      train=exp.curriculum_options.stage1)]
+    """Proactive's records shuffled into one stage with the same exposures (records x epochs) per record.
+
+    Proactive trains S1 for e1 epochs and S2 for e2: here S1's sources are repeated
+    e1 / g times and S2's (replay included) e2 / g times, and the stage trains g =
+    gcd(e1, e2) epochs (quick.yaml: 3 and 6 -> S1 x1, S2 x2, 3 epochs), with stage 1's
+    other train settings. Epochs that are not whole must be equal. The replay draws the
+    records proactive's stage 2 replays (`draw_as`), so even its direct/CoT split is the same.
+    """
+    s1, s2 = _stage1(exp), _stage2(exp)
+    r1, r2, epochs = _same_exposure(exp.stage_train_config(s1).epochs, exp.stage_train_config(s2).epochs)
+    sources = [src.model_copy(update={"repeat": src.repeat * r1}) for src in s1.sources]
+    sources += [src.model_copy(update={"repeat": src.repeat * r2} | ({"draw_as": f"{s2.name}:{i}"} if src.kind == "replay" else {}))
+                for i, src in enumerate(s2.sources)]
+    return [StageSpec(name="stage1", method="sft", sources=sources, train={**exp.curriculum_options.stage1, "epochs": epochs})]
 
 
-@register_curriculum("stage1-only", "Ablation: proactive's stage 1 alone (w/o IO programs never seen).")
+@register_curriculum("stage1-only", "Ablation: proactive's stage 1 alone (w/o IO programs never seen).", shows_without_io_source=False)
 def stage1_only(exp: Experiment) -> list[StageSpec]:
     return [_stage1(exp)]
 
 
-@register_curriculum("stage2-only", "Ablation: proactive's stage 2 alone (docs of w/o IO programs, no execution examples).")
+@register_curriculum("stage2-only", "Ablation: proactive's stage 2 alone: docs of w/o IO programs, no execution example "
+                                    "(unless stage2_only_replay: then its replay too).")
 def stage2_only(exp: Experiment) -> list[StageSpec]:
-    return [_stage2(exp)]
+    o = exp.curriculum_options
+    if o.stage2_only_replay and not o.replay:
+        raise ValueError("curriculum_options.stage2_only_replay is set but curriculum_options.replay is 0: set replay above 0 "
+                         "or drop stage2_only_replay")
+    return [_stage2(exp, replay=o.stage2_only_replay)]
 
 
-@register_curriculum("ad", "Algorithm distillation: execution examples of the evaluated (w/o IO) programs only, no code.")
+@register_curriculum("ad", "Algorithm distillation: demonstrations of the w/o IO programs only (CoT traces without the "
+                           "source), never their code.",
+                     trains_without_io_examples=True, shows_without_io_source=False)
 def ad(exp: Experiment) -> list[StageSpec]:
-    o = exp.curriculum_options
-    return [StageSpec(name="stage1", method="sft", sources=_examples(exp, "without_io", o.ad_distribution, o.ad_examples_per_program),
-                      train=o.stage1)]
+    return [StageSpec(name="stage1", method="sft", sources=_demonstrations(exp, "without_io", restate_source=False),
+                      train=exp.curriculum_options.stage1)]
 
 
-@register_curriculum("pbb+ad", "Proactive PBB plus AD: S2 adds execution examples of the w/o IO programs to their docs.")
+@register_curriculum("pbb+ad", "Proactive PBB plus AD: S2 adds execution examples of the w/o IO programs to their docs.",
+                     trains_without_io_examples=True)
 def pbb_ad(exp: Experiment) -> list[StageSpec]:
-    o = exp.curriculum_options
-    return [_stage1(exp), _stage2(exp, _examples(exp, "without_io", o.ad_distribution, o.ad_examples_per_program))]
+    # the code is trained here anyway, so its CoT demonstrations keep the recall step of the evaluation's format
+    return [_stage1(exp), _stage2(exp, _demonstrations(exp, "without_io", restate_source=True))]
 
 
 @register_curriculum("none", "No training: evaluate the base model (zero-shot).")

@@ -108,9 +108,10 @@ def run_experiment(exp: Experiment, run_dir: Path) -> Path:
             console.print(f"[dim]data: up to date ({data.root})[/dim]")
         else:
             from pbb.data.build import build_data
+            from pbb.models import load_tokenizer
 
             with _step(f"data: building {exp.suite} programs into {data.root}") as t:
-                dm = build_data(exp, data.root)
+                dm = build_data(exp, data.root, tokenizer=load_tokenizer(exp.model))  # the ledger counts the run's tokens
             manifest.record("data", d_hash, t["wall_s"], content_hash=dm["content_hash"])
     state.wait_for_everyone()
     content_hash = (data.read_manifest() or {}).get("content_hash")

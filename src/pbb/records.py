@@ -11,6 +11,7 @@ the run store turns that into a one-line error naming the file and line.
 | `Program` | data/programs.jsonl |
 | `Example` | data/examples.jsonl |
 | `StageRecord` | data/stages/<stage>.jsonl |
+| `Ledger` (`LedgerRow`) | data/ledger.json |
 | `Prediction` | eval/predictions-<condition>.jsonl |
 | `Metrics` (`ConditionMetrics`, `Cell`, `Effect`, `ProgramResult`, `SizeRow`) | eval/metrics.json |
 """
@@ -125,6 +126,86 @@ class StageRecord:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> StageRecord:
         return _from_json(cls, d)
+
+
+LEDGER_KINDS: tuple[str, ...] = ("code_doc", "nl_doc", "direct", "cot_with_source", "cot_without_source")
+"""What a stage record counts as in the exposure ledger: a document, or an execution example by mode, a CoT
+example split by whether its completion restates the program's source."""
+
+LEDGER_GROUPS: tuple[str, ...] = ("with_io", "without_io", "composed", "control", "external")
+"""A ledger row's group: the program's group, `composed` for programs with `meta["composed_of"]` (they are
+evaluated with w/o IO), `external` for records without a program (a user's replay file)."""
+
+
+@dataclass
+class LedgerRow:
+    """The records of one (stage, group, replay) in a build, by kind, and how often training sees them."""
+
+    stage: str
+    group: str  # one of LEDGER_GROUPS
+    replay: bool  # replayed execution examples, counted apart from the stage's own records
+    epochs: float  # of the stage's merged train config
+    code_doc: int = 0
+    nl_doc: int = 0
+    direct: int = 0
+    cot_with_source: int = 0
+    cot_without_source: int = 0
+    tokens: int = 0  # of prompt + completion, one pass; in the ledger's `token_unit`
+
+    @property
+    def records(self) -> int:
+        return sum(getattr(self, k) for k in LEDGER_KINDS)
+
+    @property
+    def exposures(self) -> float:
+        """Records x epochs: how many times training sees a record of this row."""
+        return self.records * self.epochs
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"records": self.records, "exposures": self.exposures}  # the totals, for a reader of the file
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> LedgerRow:
+        return _from_json(cls, d)
+
+
+@dataclass
+class Ledger:
+    """`data/ledger.json`: what every stage of a build trains, per group and record kind, counted on the records."""
+
+    token_unit: str  # "tokens" (the run's tokenizer, no special tokens) or "characters" (built without a tokenizer)
+    tokenizer: str | None  # the model whose tokenizer counted, or None
+    stages: list  # [{"name", "method", "epochs"}] in curriculum order
+    rows: list[LedgerRow]
+
+    def total(self, *, stage: str | None = None, group: str | None = None, replay: bool | None = None,
+              kind: str | None = None, exposures: bool = True) -> float:
+        """Records (or exposures) summed over the rows that match every given filter; `kind` is one of LEDGER_KINDS."""
+        out = 0.0
+        for r in self.rows:
+            if (stage is None or r.stage == stage) and (group is None or r.group == group) and (replay is None or r.replay == replay):
+                n = r.records if kind is None else getattr(r, kind)
+                out += n * r.epochs if exposures else n
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"token_unit": self.token_unit, "tokenizer": self.tokenizer, "stages": self.stages,
+                "rows": [r.to_json() for r in self.rows]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Ledger:
+        if not isinstance(d, dict) or not isinstance(d.get("rows"), list) or not isinstance(d.get("stages"), list):
+            raise RecordError("has no 'rows' and 'stages' lists")
+        rows = []
+        for i, r in enumerate(d["rows"]):
+            try:
+                rows.append(LedgerRow.from_json(r))
+            except RecordError as e:
+                raise RecordError(f"rows[{i}] {e}") from None
+        unit, tok = d.get("token_unit"), d.get("tokenizer")
+        if not isinstance(unit, str) or not (tok is None or isinstance(tok, str)):
+            raise RecordError("field 'token_unit' should be str and 'tokenizer' str or None")
+        return cls(unit, tok, d["stages"], rows)
 
 
 # ---------------------------------------------------------------- evaluation

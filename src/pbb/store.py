@@ -9,6 +9,7 @@ runs/<name>/                      RunStore
     programs.jsonl                one `Program` a line
     examples.jsonl                one `Example` a line
     stages/<stage>.jsonl          one `StageRecord` a line
+    ledger.json                   `Ledger`: records, tokens, epochs and exposures per stage, group and kind
     manifest.json                 data_hash, content_hash, counts, dropped records and inputs
   checkpoints/<stage>/final/      the trained model (or adapter) of a stage
   checkpoints/<stage>/trainer/    resume points of an unfinished stage
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pbb.errors import PbbError
 from pbb.io import atomic_open, dumps, read_json, sha256_files, write_json, write_text
-from pbb.records import Example, Metrics, Prediction, Program, RecordError, StageRecord
+from pbb.records import Example, Ledger, Metrics, Prediction, Program, RecordError, StageRecord
 
 if TYPE_CHECKING:
     from pbb.config import Experiment, ResolvedStage
@@ -82,7 +83,7 @@ def write_records(path: Path, records: Iterable[Any]) -> int:
 
 
 class DataStore:
-    """The files of one data build: `programs.jsonl`, `examples.jsonl`, `stages/`, `manifest.json`."""
+    """The files of one data build: `programs.jsonl`, `examples.jsonl`, `stages/`, `ledger.json`, `manifest.json`."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
@@ -90,6 +91,7 @@ class DataStore:
     programs_path = property(lambda self: self.root / "programs.jsonl")
     examples_path = property(lambda self: self.root / "examples.jsonl")
     manifest_path = property(lambda self: self.root / "manifest.json")
+    ledger_path = property(lambda self: self.root / "ledger.json")
     stages_dir = property(lambda self: self.root / "stages")
 
     def stage_path(self, stage: str) -> Path:
@@ -130,14 +132,29 @@ class DataStore:
             return None
         return m if isinstance(m, dict) else None
 
+    def read_ledger(self) -> Ledger | None:
+        """The build's exposure ledger; None when absent (a build of an older version); a PbbError when damaged."""
+        path = self.ledger_path
+        if not path.is_file():
+            return None
+        try:
+            return Ledger.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise PbbError(f"{path}: not valid JSON ({e}); rebuild the data with `pbb data`") from None
+        except (RecordError, TypeError, ValueError) as e:
+            raise PbbError(f"{path}: {e}; rebuild the data with `pbb data`") from None
+
     def content_paths(self, stages: Iterable[str]) -> list[Path]:
         """The files the content hash covers, in its order."""
-        return [self.programs_path, self.examples_path, *(self.stage_path(s) for s in sorted(stages))]
+        return [self.programs_path, self.examples_path, *(self.stage_path(s) for s in sorted(stages)), self.ledger_path]
 
     # -- writing
 
+    def write_ledger(self, ledger: Ledger) -> None:
+        write_json(self.ledger_path, ledger.to_json())
+
     def write(self, programs: list[Program], examples: list[Example], stages: dict[str, list[StageRecord]],
-              manifest: dict[str, Any]) -> dict[str, Any]:
+              ledger: Ledger, manifest: dict[str, Any]) -> dict[str, Any]:
         """Write a build atomically; the manifest goes last, so a killed build never looks finished."""
         self.root.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
@@ -152,6 +169,7 @@ class DataStore:
         for stale in self.stages_dir.glob("*.jsonl"):  # a previous build of another curriculum
             if stale.stem not in stages:
                 stale.unlink()
+        self.write_ledger(ledger)
         manifest = {**manifest, "content_hash": sha256_files(self.content_paths(stages))}
         write_json(self.manifest_path, manifest)
         return manifest

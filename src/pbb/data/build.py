@@ -2,7 +2,7 @@
 
 `build_data(exp, out_dir)` writes a `DataStore` (docs/ARCHITECTURE.md):
 
-    programs.jsonl   examples.jsonl   stages/<stage>.jsonl   manifest.json
+    programs.jsonl   examples.jsonl   stages/<stage>.jsonl   ledger.json   manifest.json
 
 The build is a pure function of the config: every random draw comes from a stream
 derived from `exp.seed` and a purpose (see `pbb.seeds`), the ground truth is what
@@ -19,8 +19,12 @@ Order of work, and why:
 3. keep the first usable programs in generation order and split *those* into groups,
    so a drop never leaves a group short and the groups stay a seeded random split;
 4. compose programs from the trained groups (w/ IO, w/o IO), run them too;
-5. render each stage's records and check that nothing of the control group and no
-   held-out input reaches a training file (`pbb.data.render`).
+5. render each stage's records and check, on their text, the exposure invariants:
+   nothing of the control group, no held-out input, no w/o IO execution example unless
+   the curriculum trains them, no w/o IO source where the curriculum hides it
+   (`pbb.data.render.check_exposure`); a violation is a PbbError and nothing is written;
+6. count what each stage trains, per group and record kind, into the exposure ledger
+   (`pbb.data.ledger`), with the run's tokenizer when one is given.
 """
 
 from __future__ import annotations
@@ -35,12 +39,13 @@ from typing import TYPE_CHECKING, Any
 from pbb.curricula import StageSpec
 from pbb.data.composition import composed_candidates, is_composable
 from pbb.data.execute import Executed, Runner, dedupe, execute, select, spares
-from pbb.data.render import Index, check_no_leak, check_stage_names, render_stage
+from pbb.data.ledger import compute_ledger
+from pbb.data.render import Index, check_exposure, check_stage_names, exposure_rules, render_stage
 from pbb.seeds import derive_rng
 from pbb.data.splits import split_groups
 from pbb.io import sha256_bytes, sha256_obj
 from pbb.programs import GROUPS, Example, Program, ProgramSpec, get_suite
-from pbb.records import StageRecord
+from pbb.records import Ledger, StageRecord
 from pbb.schema import DISTRIBUTIONS, TRAINED_GROUPS
 from pbb.store import DataStore
 
@@ -48,8 +53,12 @@ if TYPE_CHECKING:
     from pbb.config import Experiment
     from pbb.sandbox import Sandbox
 
-FORMAT_VERSION = 2
-"""Bumped when the build's output changes for the same config (part of `data_hash`)."""
+FORMAT_VERSION = 3
+"""Bumped when the build's output changes for the same config (part of `data_hash`).
+
+3: ledger.json; `ad` CoT demonstrations without the restated source and
+`ad_examples_per_program` counted over both modes; `stage2-only` without replay unless
+asked; `mixture` with proactive's exposures."""
 
 
 @dataclass
@@ -59,16 +68,18 @@ class Build:
     programs: list[Program]
     examples: list[Example]
     stages: dict[str, list[StageRecord]]
+    ledger: Ledger
     manifest: dict[str, Any]
     specs: dict[str, ProgramSpec] = field(default_factory=dict, repr=False)
 
 
-def data_hash(exp: Experiment, stages: list[StageSpec] | None = None) -> str:
+def data_hash(exp: Experiment, stages: list[StageSpec] | None = None, *, tokens: bool = True) -> str:
     """The one hash of everything the build depends on (not training or evaluation settings).
 
     Covers the format version, the seed, the suite and its options, the data block, each
-    stage's name, method and sources, the curriculum options the replay pool reads, and
-    the contents of user replay files.
+    stage's name, method and sources, the curriculum options the replay pool reads, the
+    contents of user replay files, and what the ledger reads: each stage's epochs and the
+    model whose tokenizer counts its tokens (`tokens=False`: a build counting characters).
     """
     stages = exp.resolved_stages() if stages is None else stages
     replay_files = {}
@@ -82,6 +93,7 @@ def data_hash(exp: Experiment, stages: list[StageSpec] | None = None) -> str:
         "data": exp.data.model_dump(mode="json"), "replay_pool": {"direct": o.direct, "cot": o.cot},
         "stages": [s.model_dump(mode="json", include={"name", "method", "sources"}) for s in stages],
         "replay_files": replay_files,
+        "ledger": {"epochs": [exp.stage_train_config(s).epochs for s in stages], "tokenizer": exp.model if tokens else None},
     })
 
 
@@ -89,9 +101,14 @@ def _sizes(exp: Experiment) -> dict[str, int]:
     return {"with_io": exp.data.n_with_io, "without_io": exp.data.n_without_io, "control": exp.data.n_control}
 
 
-def compute_build(exp: Experiment, sandbox: Runner, *, progress: bool = False) -> Build:
-    """The whole build in memory: a pure function of the config (given a correct sandbox)."""
-    stage_specs = exp.resolved_stages()
+def compute_build(exp: Experiment, sandbox: Runner, *, progress: bool = False, tokenizer: Any | None = None) -> Build:
+    """The whole build in memory: a pure function of the config (given a correct sandbox).
+
+    `tokenizer` (the run's, `pbb.models.load_tokenizer(exp.model)`) counts the ledger's
+    tokens; without one the ledger counts characters.
+    """
+    resolved = exp.curriculum_stages()
+    stage_specs = [rs.spec for rs in resolved]
     check_stage_names(stage_specs)
     suite = get_suite(exp.suite)
     options = suite.options(exp.suite_options)
@@ -127,7 +144,8 @@ def compute_build(exp: Experiment, sandbox: Runner, *, progress: bool = False) -
     idx = Index({p.id: p for p in programs}, {(ex.spec.program.id, d): v for ex in final for d, v in ex.examples.items()}, by_group)
 
     stages = {s.name: render_stage(exp, s, idx) for s in stage_specs}
-    check_no_leak(stages, idx)
+    check_exposure(stages, idx, exposure_rules(exp))
+    ledger = compute_ledger(stages, idx.programs, resolved, tokenizer=tokenizer, tokenizer_name=exp.model)
 
     shortfall = [{"id": ex.spec.program.id, "distribution": d, "missing": m} for ex in final for d, m in sorted(ex.shortfall.items())]
     manifest = {
@@ -135,7 +153,7 @@ def compute_build(exp: Experiment, sandbox: Runner, *, progress: bool = False) -
         "seed": exp.seed,
         "suite": exp.suite,
         "options": exp.suite_options,
-        "data_hash": data_hash(exp, stage_specs),
+        "data_hash": data_hash(exp, stage_specs, tokens=tokenizer is not None),
         "counts": {
             "programs": {g: len(by_group[g]) for g in GROUPS} | {"composed": len(composed), "spares_generated": n_spares},
             "examples": {d: n for d in DISTRIBUTIONS if (n := sum(e.distribution == d for e in examples))},
@@ -145,7 +163,7 @@ def compute_build(exp: Experiment, sandbox: Runner, *, progress: bool = False) -
         "dropped": dropped,
         "input_shortfall": shortfall,
     }
-    return Build(programs, examples, stages, manifest, {ex.spec.program.id: ex.spec for ex in final})
+    return Build(programs, examples, stages, ledger, manifest, {ex.spec.program.id: ex.spec for ex in final})
 
 
 def _kind_label(r: StageRecord) -> str:
@@ -157,20 +175,22 @@ def _kind_label(r: StageRecord) -> str:
 
 def write_build(build: Build, out_dir: Path) -> dict:
     """Write the build's files atomically (the manifest last) and return the manifest with its content hash."""
-    build.manifest = DataStore(out_dir).write(build.programs, build.examples, build.stages, build.manifest)
+    build.manifest = DataStore(out_dir).write(build.programs, build.examples, build.stages, build.ledger, build.manifest)
     return build.manifest
 
 
-def build_data(exp: Experiment, out_dir: Path, *, progress: bool = True, sandbox: Sandbox | None = None) -> dict:
+def build_data(exp: Experiment, out_dir: Path, *, progress: bool = True, sandbox: Sandbox | None = None,
+               tokenizer: Any | None = None) -> dict:
     """Build the data of an experiment into `out_dir` and return its manifest.
 
     Uses `sandbox` when given (its worker pool is reused for every execution), else
-    opens one for the duration of the build.
+    opens one for the duration of the build. `tokenizer` counts the ledger's tokens
+    (`pbb run` and `pbb data` pass the run's); without one the ledger counts characters.
     """
     with contextlib.ExitStack() as stack:
         if sandbox is None:
             from pbb.sandbox import Sandbox
 
             sandbox = stack.enter_context(Sandbox(workers=max(1, min(2, os.cpu_count() or 1))))
-        build = compute_build(exp, sandbox, progress=progress)
+        build = compute_build(exp, sandbox, progress=progress, tokenizer=tokenizer)
     return write_build(build, Path(out_dir))

@@ -4,8 +4,9 @@ The second part of the data build (`pbb.data.build`). Each `SourceSpec` of a sta
 renders to `StageRecord`s: declarative documents (code or NL, in pointer templates),
 execution examples (direct or CoT, for SFT with a completion, for GRPO with only the
 expected output), or a replay of earlier execution examples. A stage's records are
-repeated as asked, then interleaved by a seeded shuffle. The leak check then reads the
-rendered records: no control program and no held-out input may reach a training file.
+repeated as asked, then interleaved by a seeded shuffle. `check_exposure` then reads the
+rendered records' text: no control program and no held-out input may reach a training
+file, and w/o IO programs are trained only as the curriculum declares.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pbb import prompts
-from pbb.curricula import SourceSpec, StageSpec
+from pbb.curricula import CURRICULA, SourceSpec, StageSpec
 from pbb.data.documents import document_records
+from pbb.data.splits import input_key
 from pbb.seeds import derive_rng
 from pbb.errors import PbbError
 from pbb.records import Example, Program, StageRecord
@@ -66,10 +68,15 @@ def _exec_examples(exp: Experiment, idx: Index, mode: str, group: str, distribut
     return out
 
 
-def example_record(mode: str, program: Program, ex: Example, *, with_completion: bool = True) -> StageRecord:
-    """An execution example: the prompt of `mode`, and (for SFT) the completion that answers it."""
+def example_record(mode: str, program: Program, ex: Example, *, with_completion: bool = True,
+                   restate_source: bool = True) -> StageRecord:
+    """An execution example: the prompt of `mode`, and (for SFT) the completion that answers it.
+
+    A CoT completion restates the program's source before the trace unless `restate_source` is false.
+    """
     prompt = prompts.prompt_for(mode, program.name, ex.input)
-    completion = prompts.completion_for(mode, ex.output, source=program.source, trace=ex.trace) if with_completion else None
+    source = program.source if restate_source else None
+    completion = prompts.completion_for(mode, ex.output, source=source, trace=ex.trace) if with_completion else None
     return StageRecord(program_id=program.id, kind="example", prompt=prompt, completion=completion, mode=mode, expected=ex.output)
 
 
@@ -117,7 +124,8 @@ def _render_source(exp: Experiment, stage: StageSpec, si: int, src: SourceSpec, 
         k = exp.data.templates_per_program if src.max_per_program is None else min(exp.data.templates_per_program, src.max_per_program)
         return [r for pid in idx.ids(src.group) for r in document_records(idx.programs[pid], doc_kind, exp.seed, k)]  # type: ignore[arg-type]
     if src.kind == "replay":
-        rng = derive_rng(exp.seed, "replay", stage.name, si)
+        stage_name, position = src.draw_as.rpartition(":")[::2] if src.draw_as else (stage.name, si)
+        rng = derive_rng(exp.seed, "replay", stage_name, position)  # str(1) == "1": draw_as reproduces that source's stream
         if src.path is not None:
             pool = read_replay_file(src.path)
         else:
@@ -130,7 +138,8 @@ def _render_source(exp: Experiment, stage: StageSpec, si: int, src: SourceSpec, 
                 r.replay = True
         return _draw(pool, src.count, rng)
     pairs = _exec_examples(exp, idx, src.kind, src.group, src.distribution, src.max_per_program)
-    return [example_record(src.kind, p, e, with_completion=stage.method != "grpo") for p, e in pairs]
+    return [example_record(src.kind, p, e, with_completion=stage.method != "grpo", restate_source=src.restate_source)
+            for p, e in pairs]
 
 
 def render_stage(exp: Experiment, stage: StageSpec, idx: Index) -> list[StageRecord]:
@@ -146,21 +155,97 @@ def render_stage(exp: Experiment, stage: StageSpec, idx: Index) -> list[StageRec
     return records
 
 
-def check_no_leak(stages: dict[str, list[StageRecord]], idx: Index) -> None:
-    """The two promises of the design, checked on the rendered records: no control program, no held-out input."""
-    control = set(idx.by_group.get("control", []))
-    held_out: set[str] = set()
+@dataclass(frozen=True)
+class ExposureRules:
+    """What a curriculum may train beyond the promises every build keeps (see `check_exposure`)."""
+
+    curriculum: str
+    without_io_examples: bool  # may train execution examples of w/o IO programs (ad, pbb+ad)
+    without_io_source: bool  # may show the source of w/o IO programs (not ad, stage1-only)
+
+
+def exposure_rules(exp: Experiment) -> ExposureRules:
+    """The rules of the experiment's curriculum: the registered curriculum's declaration, or for `custom`
+    its sources' (w/o IO execution examples only when a direct, cot or replay source names group without_io)."""
+    if exp.curriculum == "custom":
+        explicit = any(src.kind in ("direct", "cot", "replay") and src.group == "without_io"
+                       for s in exp.resolved_stages() for src in s.sources)
+        return ExposureRules("custom", without_io_examples=explicit, without_io_source=True)
+    c = CURRICULA[exp.curriculum]
+    return ExposureRules(c.name, c.trains_without_io_examples, c.shows_without_io_source)
+
+
+def _names_pattern(names: list[str]) -> re.Pattern[str] | None:
+    """A regex finding any of `names` as a whole identifier (`zorb_1` is not in `zorb_12`)."""
+    if not names:
+        return None
+    alts = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9_])(?:{alts})(?![A-Za-z0-9_])")
+
+
+def check_exposure(stages: dict[str, list[StageRecord]], idx: Index, rules: ExposureRules) -> None:
+    """The promises of the design, checked on the text of the rendered records; a violation is a PbbError.
+
+    1. control programs: no record of one, and neither its name, its source, nor an
+       execution example of it (its name called on an input) appears in any record;
+    2. held-out inputs: no prompt calls a program on one of its test or shifted inputs,
+       compared by value (`input_key`: `1,2` is `1, 2`), whatever the record's program id;
+    3. w/o IO programs: no execution example of one (by id, or a prompt calling it) unless
+       the curriculum trains them (`rules.without_io_examples`: ad, pbb+ad);
+    4. where the curriculum hides the code of w/o IO programs (`rules.without_io_source`
+       false: ad, stage1-only), no record holds the source text of one.
+    """
+    programs = idx.programs
+    by_name = {p.name: p for p in programs.values()}
+    control = {pid for pid in idx.by_group.get("control", [])}
+    without_io = {pid for pid in idx.by_group.get("without_io", [])}
+    held_out: dict[str, dict[str, str]] = {}  # program id -> input key -> distribution
     for (pid, dist), exs in idx.examples.items():
         if dist in HELD_OUT:
-            p = idx.programs[pid]
-            for e in exs:
-                held_out.update((prompts.direct_prompt(p.name, e.input), prompts.cot_prompt(p.name, e.input)))
-    for name, records in stages.items():
+            held_out.setdefault(pid, {}).update({input_key(e.input): dist for e in exs})
+    control_re = _names_pattern([programs[pid].name for pid in control])
+    hidden_re = None if rules.without_io_source else _names_pattern([programs[pid].name for pid in without_io])
+
+    def refuse(stage: str, what: str, why: str) -> None:
+        raise PbbError(f"stage {stage!r} of curriculum {rules.curriculum!r} {what}; {why}. Nothing was written")
+
+    never = "control programs are the chance baseline and are never trained on: remove them from the stage's sources or replay file"
+    for stage, records in stages.items():
         for r in records:
+            text = r.prompt + (r.completion or "")
+            parsed = prompts.parse_prompt(r.prompt)
+            called = by_name.get(parsed[1]) if parsed else None
+            # 1. the control group
             if r.program_id in control:
-                raise AssertionError(f"stage {name!r} holds a record of control program {r.program_id!r}")
-            if r.prompt in held_out:
-                raise AssertionError(f"stage {name!r} trains on a held-out input: {r.prompt!r}")
+                refuse(stage, f"holds a {r.kind} record of control program {r.program_id!r}", never)
+            if called is not None and called.id in control:
+                refuse(stage, f"trains control program {called.name!r} on input {parsed[2]!r} (an execution example)", never)
+            if control_re is not None and (m := control_re.search(text)):
+                p = by_name[m.group(0)]
+                what = "the source" if p.source.rstrip("\n") in text else "the name"
+                refuse(stage, f"holds {what} of control program {p.name!r} ({p.id})", never)
+            # 2. held-out inputs, by value
+            if called is not None and (dist := held_out.get(called.id, {}).get(input_key(parsed[2]))):
+                refuse(stage, f"trains {called.name!r} ({called.id}) on its held-out {dist} input {parsed[2]!r}",
+                       "held-out inputs measure generalisation and are never trained on: remove it from the replay file")
+            # 3. execution examples of w/o IO programs
+            if not rules.without_io_examples:
+                wo = r.program_id if (r.kind == "example" and r.program_id in without_io) else None
+                wo = wo or (called.id if called is not None and called.id in without_io else None)
+                if wo is not None:
+                    hint = (" (a custom curriculum trains them when a direct, cot or replay source names group without_io)"
+                            if rules.curriculum == "custom" else "")
+                    refuse(stage, f"holds an execution example of w/o IO program {programs[wo].name!r} ({wo})",
+                           f"this curriculum trains w/o IO programs as code only; only curricula registered with "
+                           f"trains_without_io_examples (ad, pbb+ad) train their execution examples{hint}")
+            # 4. the code of w/o IO programs, where the curriculum hides it
+            if hidden_re is not None:
+                for name in set(hidden_re.findall(text)):
+                    p = by_name[name]
+                    if p.source.strip() and p.source.rstrip("\n") in text:
+                        refuse(stage, f"holds the source of w/o IO program {p.name!r} ({p.id})",
+                               "this curriculum never shows the code of w/o IO programs (its demonstrations trace without "
+                               "restating the source)")
 
 
 def check_stage_names(stages: list[StageSpec]) -> None:

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
     from pbb.curricula import SourceSpec
     from pbb.records import Cell, Effect
 
-GROUP_LABEL = {"with_io": "w/ IO", "without_io": "w/o IO", "control": "control"}
+GROUP_LABEL = {"with_io": "w/ IO", "without_io": "w/o IO", "control": "control", "composed": "composed",
+               "external": "replay file"}
+KIND_LABEL = {"code_doc": "code docs", "nl_doc": "NL docs", "direct": "direct", "cot_with_source": "CoT + source",
+              "cot_without_source": "CoT, no source"}
+"""The exposure ledger's record kinds (`pbb.records.LEDGER_KINDS`) as table headers."""
 MODE_LABEL = {"direct": "direct", "cot": "CoT"}
 DIST_LABEL = {"test": "test", "shifted": "shifted"}
 CONDITION_LABEL = {
@@ -86,6 +90,14 @@ def effect_text(effect: Effect | None) -> str:
     if iv := interval(effect.ci):  # type: ignore[union-attr]
         text += f" {iv}"
     return text
+
+
+def number(x: Any) -> str:
+    """A count: 3420 -> '3,420', 2.5 -> '2.5'; '–' when absent."""
+    v = finite(x)
+    if v is None:
+        return "–"
+    return f"{int(v):,}" if v.is_integer() else f"{v:,.2f}".rstrip("0").rstrip(".")
 
 
 def duration(seconds: Any) -> str:
@@ -215,7 +227,8 @@ def mode_dists(items: Iterable[_ModeDist]) -> list[tuple[str, str]]:
 def source_text(src: SourceSpec, doc_kind: str) -> str:
     """One data source of a stage in words: 'code docs of w/o IO', 'CoT examples of w/ IO'."""
     if src.kind == "replay":
-        return f"replay of {src.count} stage-1 examples" if src.count else "replay of stage-1 examples"
+        text = f"replay of {src.count} stage-1 examples" if src.count else "replay of stage-1 examples"
+        return text + (f" ×{src.repeat}" if src.repeat > 1 else "")
     group = "all programs" if src.group == "all" else group_label(src.group)
     kind = {
         "doc": f"{'NL' if doc_kind == 'nl' else 'code'} docs",
@@ -224,6 +237,8 @@ def source_text(src: SourceSpec, doc_kind: str) -> str:
         "direct": "direct examples",
         "cot": "CoT examples",
     }.get(src.kind, src.kind)
+    if src.kind == "cot" and not src.restate_source:
+        kind += " (trace only, no source)"
     text = f"{kind} of {group}"
     if src.kind in ("direct", "cot") and src.distribution == "natural":
         text += " (natural inputs)"

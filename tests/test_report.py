@@ -15,7 +15,7 @@ import pytest
 
 from pbb.config import validate_experiment
 from pbb.errors import PbbError
-from pbb.records import Effect, Metrics
+from pbb.records import Effect, Ledger, LedgerRow, Metrics
 from pbb.report import write_report
 from pbb.report.compare import compare_runs
 from pbb.report.format import md_table, plural
@@ -68,7 +68,7 @@ def _baseline(acc_correct: int) -> dict:
 
 def make_run(root: Path, name: str = "quick", *, baselines: bool = True, logs: bool = True, manifests: bool = True,
              curriculum: str = "proactive", stages: list[dict] | None = None, grpo: bool = False, doc_kind: str = "code",
-             n_programs_per_group: int = 4, conditions: dict | None = None) -> Path:
+             n_programs_per_group: int = 4, conditions: dict | None = None, ledger: Ledger | None = None) -> Path:
     """A run directory as `pbb run` leaves it, in the formats of docs/ARCHITECTURE.md."""
     run = root / name
     store = RunStore(run)
@@ -107,7 +107,19 @@ def make_run(root: Path, name: str = "quick", *, baselines: bool = True, logs: b
                         {"id": "arithmetic-0099", "reason": "exception: ZeroDivisionError | bad"}],
             "input_shortfall": [{"id": "arithmetic-0003", "distribution": "test", "missing": 2},
                                 {"id": "arithmetic-0003", "distribution": "shifted", "missing": 1}]}))
+    if ledger is not None:
+        store.data.write_ledger(ledger)
     return run
+
+
+def quick_ledger(w_o_io_epochs: float = 6.0) -> Ledger:
+    """The ledger of quick.yaml's proactive build (counts as `pbb data` gives them)."""
+    return Ledger("tokens", "smollm2-135m", [{"name": "stage1", "method": "sft", "epochs": 3.0},
+                                            {"name": "stage2", "method": "sft", "epochs": w_o_io_epochs}], [
+        LedgerRow("stage1", "with_io", False, 3.0, code_doc=300, direct=600, cot_with_source=240, tokens=39891),
+        LedgerRow("stage2", "without_io", False, w_o_io_epochs, code_doc=150, tokens=5758),
+        LedgerRow("stage2", "with_io", True, w_o_io_epochs, direct=227, cot_with_source=73, tokens=9358),
+    ])
 
 
 def _table_row(text: str, first_cell: str) -> list[str]:
@@ -383,7 +395,44 @@ def test_user_errors(tmp_path):
         write_report(run)
 
 
+def test_report_shows_each_groups_exposures_at_the_top(tmp_path):
+    md = write_report(make_run(tmp_path, ledger=quick_ledger())).read_text()
+    assert md.index("## Exposures") < md.index("## Headline")
+    e = _section(md, "Exposures")
+    assert _table_row(e, "group") == ["group", "stage1 (×3)", "stage2 (×6)", "total", "of which (all stages)"]
+    assert _table_row(e, "w/ IO") == ["w/ IO", "3,420", "0", "3,420", "code docs 900, direct 1,800, CoT + source 720"]
+    assert _table_row(e, "w/o IO") == ["w/o IO", "0", "900", "900", "code docs 900"]
+    assert _table_row(e, "control") == ["control", "0", "0", "0", "–"]  # the promise, shown
+    assert _table_row(e, "w/ IO (replay)")[1:4] == ["0", "1,800", "1,800"]
+    assert "Size of one pass, in tokens: stage1 39,891, stage2 15,116." in e
+
+
+def test_report_of_a_build_without_a_ledger_says_so(tmp_path):
+    run = make_run(tmp_path)
+    assert "No `data/ledger.json` (a build of an older version)" in _section(write_report(run).read_text(), "Exposures")
+    (run / "data" / "ledger.json").write_text("[]")
+    md = write_report(run).read_text()
+    assert "`data/ledger.json` could not be read" in md and "No `data/ledger.json`" in md
+
+
 # ---------------------------------------------------------------- compare
+
+
+def test_compare_shows_each_runs_exposures_by_group_and_kind(tmp_path):
+    a = make_run(tmp_path, "proactive", ledger=quick_ledger())
+    b = make_run(tmp_path, "mixture-old", curriculum="mixture", ledger=quick_ledger(w_o_io_epochs=3.0))
+    c = make_run(tmp_path, "older")
+    text = compare_runs([a, b, c])
+    part = text[text.index("**Exposures per group**"):]
+    rows = {(r[0], r[1]): r[2:] for line in part.splitlines() if line.startswith("| ")
+            for r in [[x.strip() for x in line.strip().strip("|").split(" | ")]]}
+    assert rows[("run", "group")] == ["code docs", "NL docs", "direct", "CoT + source", "CoT, no source", "total"]
+    assert rows[("proactive", "w/o IO")] == ["900", "0", "0", "0", "0", "900"]
+    assert rows[("mixture-old", "w/o IO")] == ["450", "0", "0", "0", "0", "450"]  # what the comparison varies, at a glance
+    assert rows[("proactive", "w/ IO (replay)")] == ["0", "0", "1,362", "438", "0", "1,800"]
+    assert rows[("mixture-old", "control")][-1] == "0"
+    assert "No `data/ledger.json` (a build of an older version) in: older." in part
+
 
 
 def test_compare_puts_runs_side_by_side(tmp_path):

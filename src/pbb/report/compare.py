@@ -3,8 +3,9 @@
 Per mode × distribution each row shows the w/o IO accuracy, the control accuracy and the
 PBB effect, each with its interval, from the runs' final evaluation. Below it, each run's
 curriculum stages as its `curriculum.json` has them (what it trained, not what today's
-code would resolve its config to), and the config fields on which the runs differ, so a
-reader sees at once what the comparison varies.
+code would resolve its config to), each group's exposures by record kind from its
+`data/ledger.json` (what the stage files held, records × epochs), and the config fields
+on which the runs differ, so a reader sees at once what the comparison varies.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import TYPE_CHECKING
 
 from pbb.errors import PbbError
 from pbb.io import write_text
+from pbb.records import LEDGER_KINDS
 from pbb.report.format import (
+    KIND_LABEL,
     cell_text,
     dist_label,
     effect_text,
@@ -24,9 +27,11 @@ from pbb.report.format import (
     md_table,
     mode_dists,
     mode_label,
+    number,
     stages_text,
 )
 from pbb.report.load import RunData, load_run
+from pbb.report.sections import ledger_group_label, ledger_groups
 
 if TYPE_CHECKING:
     from pbb.records import Cell, Effect
@@ -61,6 +66,24 @@ def _stages(run: RunData) -> str:
     if run.stages is None:  # a run from an older version: what the logs show, said as such
         text += " (no `curriculum.json`" + ("; from its training logs)" if run.logs else ")")
     return text
+
+
+def _exposures(runs: list[RunData], labels: list[str]) -> list[str]:
+    """Per run and group, the exposures of each record kind over all stages; runs without a ledger said so."""
+    rows, missing = [], []
+    for run, label in zip(runs, labels):
+        if run.ledger is None:
+            missing.append(label)
+            continue
+        for g, rep in ledger_groups(run.ledger):
+            by_kind = [number(run.ledger.total(group=g, replay=rep, kind=k)) for k in LEDGER_KINDS]
+            rows.append([escape(label), ledger_group_label(g, rep), *by_kind, number(run.ledger.total(group=g, replay=rep))])
+    out = ["**Exposures per group** (records × epochs over all stages, from each run's `data/ledger.json`)", ""]
+    if rows:
+        out.append(md_table(["run", "group", *(KIND_LABEL[k] for k in LEDGER_KINDS), "total"], rows, "ll" + "r" * (len(LEDGER_KINDS) + 1)))
+    if missing:
+        out += ["", f"No `data/ledger.json` (a build of an older version) in: {', '.join(escape(x) for x in missing)}."]
+    return out
 
 
 def compare_runs(run_dirs: list[str | Path], out_file: str | Path | None = None) -> str:
@@ -101,6 +124,7 @@ def compare_runs(run_dirs: list[str | Path], out_file: str | Path | None = None)
         parts += ["", f"No evaluation after training in: {', '.join(escape(x) for x in no_final)} (–)."]
     parts += ["", "**Curriculum stages** (from each run's `curriculum.json`)", ""]
     parts += [f"- {escape(label)}: {_stages(run)}" for run, label in zip(runs, labels)]
+    parts += ["", *_exposures(runs, labels)]
     diff = _differences(runs, [escape(x) for x in labels])
     if diff:
         parts += ["", "**What differs between the runs' configs**", "", diff]

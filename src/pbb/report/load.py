@@ -5,7 +5,8 @@ file that does not fit the schema (from another pbb version, or edited by hand) 
 `PbbError` from the store naming the file and the fix. Everything else is optional and
 its absence is said in the report, not fatal: the config, the stages (`curriculum.json`,
 written when the run started; older runs lack it), the run and data manifests, the
-training logs (a line a kill cut short is skipped and counted).
+exposure ledger (`data/ledger.json`; builds of older versions lack it), the training
+logs (a line a kill cut short is skipped and counted).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pbb.errors import PbbError
 from pbb.store import RunStore
 
 if TYPE_CHECKING:
     from pbb.config import ResolvedStage
-    from pbb.records import ConditionMetrics, Metrics
+    from pbb.records import ConditionMetrics, Ledger, Metrics
 
 
 @dataclass
@@ -34,6 +36,7 @@ class RunData:
     stages: list[ResolvedStage] | None = None  # curriculum.json; None when absent (a run from an older version)
     manifest: dict[str, Any] | None = None
     data_manifest: dict[str, Any] | None = None
+    ledger: Ledger | None = None  # data/ledger.json; None when absent (a build of an older version) or unreadable
     logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stage -> log records, in curriculum order
     bad_log_lines: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # unreadable optional files, said in the report
@@ -121,6 +124,10 @@ def load_run(run_dir: str | Path) -> RunData:
         run.problems.append("`curriculum.json` could not be read; the stages are described from the training logs")
     run.manifest = _optional(store.read_manifest(), store.manifest_path, "manifest.json", run.problems)
     run.data_manifest = _optional(store.data.read_manifest(), store.data.manifest_path, "data/manifest.json", run.problems)
+    try:
+        run.ledger = store.data.read_ledger()
+    except PbbError:
+        run.problems.append("`data/ledger.json` could not be read; the exposures are left out")
     if store.logs_dir.is_dir():
         for path in sorted(store.logs_dir.glob("*.jsonl")):
             run.logs[path.stem], bad = read_log(path)

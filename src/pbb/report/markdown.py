@@ -1,7 +1,8 @@
 """Assemble `report.md` from its sections (`pbb.report.sections`).
 
-The report is written for a reader who has 20 seconds: what was run, then the PBB effect
-with its interval and a sentence that reads it, then the detail (accuracy tables, curves,
+The report is written for a reader who has 20 seconds: what was run and what each group
+was trained on (the exposure ledger), then the PBB effect with its interval and a
+sentence that reads it, then the detail (accuracy tables, curves,
 per-program results, timings, data drops). Every section says plainly when its input is
 absent (no training for curriculum 'none', no baselines, no manifest) instead of failing:
 only a missing or unreadable `eval/metrics.json` stops the report (in `load_run`), since
@@ -15,6 +16,7 @@ from pbb.report.load import RunData
 from pbb.report.sections import (
     accuracy_section,
     data_section,
+    exposure_section,
     headline_section,
     per_program_section,
     summary_section,
@@ -28,6 +30,7 @@ def render_report(run: RunData, plots: dict[str, str]) -> str:
     parts = [f"# PBB report: {escape(run.name)}", "", summary_section(run)]
     if run.problems:
         parts += [""] + [f"> Note: {p}." for p in run.problems]
+    parts += ["", "## Exposures", "", exposure_section(run)]
     parts += ["", "## Headline: the PBB effect", "", headline_section(run)]
     parts += ["", "## Accuracy", "", accuracy_section(run)]
     if plots.get("accuracy"):

@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from pbb.report.format import (cell_text, ci_pair, code, condition_label, dist_label, duration, effect_text, escape, finite,
-                               flatten, group_label, md_table, mode_dists, mode_label, natural_key, ordered,
-                               ordered_conditions, pct, plural, short_label, stages_text)
+from pbb.records import LEDGER_GROUPS, LEDGER_KINDS
+from pbb.report.format import (KIND_LABEL, cell_text, ci_pair, code, condition_label, dist_label, duration, effect_text,
+                               escape, finite, flatten, group_label, md_table, mode_dists, mode_label, natural_key, number,
+                               ordered, ordered_conditions, pct, plural, short_label, stages_text)
 from pbb.report.load import RunData, log_points
 from pbb.schema import BASELINES, GROUPS, MODES
 
 if TYPE_CHECKING:
-    from pbb.records import ConditionMetrics, Effect, ProgramResult
+    from pbb.records import ConditionMetrics, Effect, Ledger, ProgramResult
 
 PER_GROUP_SHOWN = 12  # above this many programs in a group, show only the best and worst few
 TOP_BOTTOM = 5
@@ -90,6 +91,47 @@ def summary_section(run: RunData) -> str:
         f"Declarative documents hold the {doc} in {plural(data.get('templates_per_program', '?'), 'pointer template')}. "
         f"{evaluated}. Seed {cfg.get('seed', '?')}."
     )
+
+
+# ---------------------------------------------------------------- what was trained
+
+
+def ledger_groups(ledger: Ledger) -> list[tuple[str, bool]]:
+    """The (group, replay) rows a ledger table shows: every group with records, and control always (it must read 0)."""
+    present = {(r.group, r.replay) for r in ledger.rows} | {("control", False)}
+    order = {g: i for i, g in enumerate(LEDGER_GROUPS)}
+    return sorted(present, key=lambda gr: (gr[1], order.get(gr[0], len(order)), gr[0]))
+
+
+def ledger_group_label(group: str, replay: bool) -> str:
+    return group_label(group) + (" (replay)" if replay else "")
+
+
+def exposure_section(run: RunData) -> str:
+    """Group × stage exposures (records × epochs) from `data/ledger.json`, and what kinds of record they are."""
+    ledger = run.ledger
+    if ledger is None:
+        return "No `data/ledger.json` (a build of an older version): what each group was trained on is not counted."
+    if not ledger.stages:
+        return "Nothing was trained: no stage, no exposure."
+    stages = [str(s.get("name")) for s in ledger.stages if isinstance(s, dict)]
+    epochs = {str(s.get("name")): s.get("epochs") for s in ledger.stages if isinstance(s, dict)}
+    header = ["group", *(f"{escape(s)} (×{number(epochs[s])})" for s in stages), "total", "of which (all stages)"]
+    rows = []
+    for g, rep in ledger_groups(ledger):
+        cells = [number(ledger.total(stage=s, group=g, replay=rep)) for s in stages]
+        kinds = [f"{KIND_LABEL[k]} {number(n)}" for k in LEDGER_KINDS if (n := ledger.total(group=g, replay=rep, kind=k))]
+        rows.append([ledger_group_label(g, rep), *cells, number(ledger.total(group=g, replay=rep)), ", ".join(kinds) or "–"])
+    unit = "tokens" if ledger.token_unit == "tokens" else "characters (built without a tokenizer)"
+    tokens = ", ".join(f"{escape(s)} {number(sum(r.tokens for r in ledger.rows if r.stage == s))}" for s in stages)
+    return "\n".join([
+        "Exposures: records × epochs, counted on the stage files (`data/ledger.json`); a CoT example "
+        "'+ source' restates the program's source before its trace.",
+        "",
+        md_table(header, rows, "l" + "r" * (len(stages) + 1) + "l"),
+        "",
+        f"Size of one pass, in {unit}: {tokens}.",
+    ])
 
 
 # ---------------------------------------------------------------- the headline

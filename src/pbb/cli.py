@@ -117,7 +117,8 @@ def data(
 def ledger_table(ledger) -> Table:
     """The exposure ledger as a rich table: one row per stage, group and replay."""
     from pbb.records import LEDGER_KINDS
-    from pbb.report.format import group_label, number
+    from pbb.report.format import number
+    from pbb.report.sections import ledger_group_label
 
     unit = "tokens" if ledger.token_unit == "tokens" else "chars"
     short = {"code_doc": "code", "nl_doc": "NL", "direct": "direct", "cot_with_source": "CoT+src", "cot_without_source": "CoT-src"}
@@ -128,7 +129,7 @@ def ledger_table(ledger) -> Table:
     for header in (*(short[k] for k in LEDGER_KINDS), "records", unit, "epochs", "exposures"):
         t.add_column(header, justify="right")
     for r in ledger.rows:
-        t.add_row(escape(r.stage), group_label(r.group) + (" replay" if r.replay else ""),
+        t.add_row(escape(r.stage), ledger_group_label(r.group, r.replay),
                   *(number(getattr(r, k)) for k in LEDGER_KINDS), number(r.records), number(r.tokens),
                   number(r.epochs), number(r.exposures))
     return t

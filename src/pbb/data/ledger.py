@@ -10,7 +10,8 @@ examples whose completion restates the program's source and CoT examples that do
 
 Tokens are counted with the run's tokenizer on prompt + completion (no special tokens).
 A build made without a tokenizer (tests, tools) counts characters instead, and the
-ledger's `token_unit` says which.
+ledger's `token_unit` says which. A GRPO record has no completion (the model samples its
+own): its CoT prompts count as CoT without the source, its tokens are the prompt's.
 """
 
 from __future__ import annotations

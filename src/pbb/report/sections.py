@@ -104,7 +104,8 @@ def ledger_groups(ledger: Ledger) -> list[tuple[str, bool]]:
 
 
 def ledger_group_label(group: str, replay: bool) -> str:
-    return group_label(group) + (" (replay)" if replay else "")
+    """'w/o IO', 'w/ IO (replay)'; a replay file's records are replay by definition."""
+    return group_label(group) + (" (replay)" if replay and group != "external" else "")
 
 
 def exposure_section(run: RunData) -> str:

@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pbb import prompts
 from pbb.curricula import CURRICULA, SourceSpec, StageSpec
@@ -197,8 +197,8 @@ def check_exposure(stages: dict[str, list[StageRecord]], idx: Index, rules: Expo
     """
     programs = idx.programs
     by_name = {p.name: p for p in programs.values()}
-    control = {pid for pid in idx.by_group.get("control", [])}
-    without_io = {pid for pid in idx.by_group.get("without_io", [])}
+    control = set(idx.by_group.get("control", []))
+    without_io = set(idx.by_group.get("without_io", []))  # composed programs included: they are evaluated with them
     held_out: dict[str, dict[str, str]] = {}  # program id -> input key -> distribution
     for (pid, dist), exs in idx.examples.items():
         if dist in HELD_OUT:
@@ -206,7 +206,7 @@ def check_exposure(stages: dict[str, list[StageRecord]], idx: Index, rules: Expo
     control_re = _names_pattern([programs[pid].name for pid in control])
     hidden_re = None if rules.without_io_source else _names_pattern([programs[pid].name for pid in without_io])
 
-    def refuse(stage: str, what: str, why: str) -> None:
+    def refuse(stage: str, what: str, why: str) -> NoReturn:
         raise PbbError(f"stage {stage!r} of curriculum {rules.curriculum!r} {what}; {why}. Nothing was written")
 
     never = "control programs are the chance baseline and are never trained on: remove them from the stage's sources or replay file"

@@ -187,7 +187,8 @@ def test_an_arm_that_needs_a_missing_feature_is_not_runnable_and_the_rest_of_the
                             "b": {"arm": "shuffled"}, "expect": "about_zero", "margin": 0.05}]
     study = load_study(write_study_file(tmp_path, arms=arms, findings=findings), seeds=[3])
     assert study.seeds == [3] and sorted(study.runs) == ["proactive-s3", "stage2-only-s3"]
-    assert "shuffled_code" in study.not_runnable["shuffled"] and "needs the shuffled-code control" in study.not_runnable["shuffled"]
+    assert study.not_runnable["shuffled"] == "needs the shuffled-code control"
+    assert "unknown key 'curriculum_options.shuffled_code'" in study.validation_errors["shuffled"]
     result = evaluate_study(study, tmp_path / "none-yet")
     by_id = {f["id"]: f for f in result["findings"]}
     assert by_id["shuffled-zero"]["verdict"] == "not runnable"
@@ -203,6 +204,24 @@ def test_missing_ray_is_one_error_naming_the_extra(tmp_path, monkeypatch):
     with pytest.raises(PbbError, match=r"--executor ray needs Ray.*pip install -e '\.\[ray\]'"):
         run_study(study, tmp_path / "out", executor="ray")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_shipped_studies_validate_and_only_the_shuffled_code_control_waits():
+    paper = load_study(ROOT / "studies" / "paper.yaml")
+    assert paper.seeds == [0, 1, 2] and set(paper.not_runnable) == {"shuffled-code"}
+    ids = {f.id for f in paper.spec.findings}
+    assert ids >= {"pbb-cot", "pbb-direct", "stage1-only-zero", "stage2-only-zero", "proactive-vs-mixture", "retro-grpo-vs-sft",
+                   "code-vs-nl", "cot-vs-direct", "robust-pbb-vs-ad", "composition", "sample-efficiency", "grammars",
+                   "algorithms", "num-programs", "shuffled-code"}
+    blocked = {f.id for f in paper.spec.findings if paper.finding_blocker(f)}
+    assert blocked == {"shuffled-code"}
+    assert {r.exp.model for r in paper.runs.values()} == {"smollm2-135m"}
+    # the sample-efficiency arms share their programs (one data config), so the curve is paired
+    eff = {k: r.exp.data for k, r in paper.runs.items() if k.startswith("eff-") and k.endswith("-s0")}
+    assert len({d.model_dump_json() for d in eff.values()}) == 1
+    quick = load_study(ROOT / "studies" / "quick.yaml")
+    assert quick.seeds == [0, 1, 2] and sorted(quick.runs) == ["quick-s0", "quick-s1", "quick-s2"]
+    assert len({r.exp.seed for r in quick.runs.values()}) == 3
 
 
 # ---------------------------------------------------------------- findings from (synthetic) run directories
@@ -261,7 +280,7 @@ def test_findings_from_run_directories_study_md_plot_and_readme_table(tmp_path):
     write_study(result, out)
     md = (out / "study.md").read_text()
     assert "## How a verdict is reached" in md and "whole interval lies within [-m, m]" in md
-    assert "`pbb-cot`" in md and "reproduced" in md and "seeds 1 missing" in md
+    assert "`pbb-cot`" in md and "reproduced" in md and "reproduced (seed 1 missing)" in md
     png = (out / "plots" / "findings.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert json.loads((out / "findings.json").read_text())["findings"][0]["id"] == "pbb-cot"

@@ -120,7 +120,9 @@ def study_markdown(result: dict[str, Any]) -> str:
              escape(result.get("failed", {}).get(k) or "")] for k, r in runs.items()]
     parts += ["## Runs", "", md_table(["run", "state", "wall time", "error"], rows, "llrl"), ""]
     if result["not_runnable"]:
-        parts += ["## Arms not runnable", ""] + [f"- `{a}`: {escape(why)}" for a, why in result["not_runnable"].items()] + [""]
+        errors = result.get("validation_errors", {})
+        parts += ["## Arms not runnable", ""] + [f"- `{a}`: {escape(why)}; its config today: {escape(errors.get(a, ''))}"
+                                                 for a, why in result["not_runnable"].items()] + [""]
     if result.get("needs_met"):
         parts += ["## Arms whose `needs` note is out of date", ""]
         parts += [f"- `{a}` says it needs {escape(n)}, but it validates now: drop the note." for a, n in result["needs_met"].items()] + [""]

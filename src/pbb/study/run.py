@@ -185,7 +185,7 @@ def dry_run_text(study: Study, out_dir: Path) -> str:
                 left += max(0.0, typical - st.wall_s)
         lines.append(f"  {k:<28} {run.exp.curriculum:<12} {state}")
     for arm, why in study.not_runnable.items():
-        lines.append(f"  {arm + ' (all seeds)':<28} not runnable: {why}")
+        lines.append(f"  {arm + ' (all seeds)':<28} not runnable: {why} ({study.validation_errors[arm]})")
     n_done, n_left = sum(s.finished for s in states.values()), sum(not s.finished for s in states.values())
     lines.append(f"finished: {n_done} of {len(states)} runs; {n_left} to run")
     if n_left and every:
@@ -220,7 +220,8 @@ def evaluate_study(study: Study, out_dir: Path) -> dict[str, Any]:
     return {
         "study": study.name, "file": str(study.path), "description": study.spec.description, "seeds": study.seeds,
         "bootstrap": boot.model_dump(mode="json"), "rule": rule_text(boot.confidence, boot.n),
-        "findings": findings, "runs": runs, "not_runnable": study.not_runnable, "needs_met": study.needs_met,
+        "findings": findings, "runs": runs, "not_runnable": study.not_runnable,
+        "validation_errors": study.validation_errors, "needs_met": study.needs_met,
         "timings": {"runs_wall_s": timings},
     }
 

@@ -203,7 +203,8 @@ class Study:
     path: Path
     seeds: list[int]
     runs: dict[str, PlannedRun]  # by key, arm order then seed order
-    not_runnable: dict[str, str]  # arm -> why (an arm that `needs` what the lab lacks)
+    not_runnable: dict[str, str]  # arm -> why (an arm that `needs` what the lab lacks): "needs <its note>"
+    validation_errors: dict[str, str] = field(default_factory=dict)  # arm -> the error its config gives today
     needs_met: dict[str, str] = field(default_factory=dict)  # arm -> its `needs` note, though it validates now
 
     @property
@@ -294,6 +295,7 @@ def load_study(path: str | Path, *, seeds: list[int] | None = None, overrides: l
 
     runs: dict[str, PlannedRun] = {}
     not_runnable: dict[str, str] = {}
+    errors: dict[str, str] = {}
     needs_met: dict[str, str] = {}
     for arm, body in spec.arms.items():
         if not _SLUG.match(arm):
@@ -315,14 +317,14 @@ def load_study(path: str | Path, *, seeds: list[int] | None = None, overrides: l
                 exp = validate_experiment(cfg, source=f"{path}: arm {arm!r} (seed {seed})")
             except PbbError as e:
                 if needs:
-                    not_runnable[arm] = f"needs {needs} ({e})"
+                    not_runnable[arm], errors[arm] = f"needs {needs}", str(e)
                     break
                 raise
             runs[f"{arm}-s{seed}"] = PlannedRun(arm, seed, exp, resources)
         else:
             if needs:
                 needs_met[arm] = str(needs)
-    study = Study(spec, path, seeds, runs, not_runnable, needs_met)
+    study = Study(spec, path, seeds, runs, not_runnable, errors, needs_met)
     for f in spec.findings:
         if study.finding_blocker(f):
             continue

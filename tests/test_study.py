@@ -251,8 +251,15 @@ def _fake_finished_run(study, out: Path, key: str, acc: dict[tuple[str, str], fl
     store.manifest_path.write_text(json.dumps({"steps": {s: {"hash": "", "wall_s": wall_s / len(steps), "done": True} for s in steps}}))
 
 
+CURVE = {"id": "curve", "claim": "A curve of two points.", "paper": {"version": "v2", "where": "a figure", "found": "higher"},
+         "metric": {"kind": "pbb_effect", "mode": "cot"}, "a": {"arm": "stage2-only"},
+         "curve": {"x_label": "some knob", "crossing": "B stops beating A",
+                   "points": [{"x": 2, "arm": "proactive"}, {"x": 1, "arm": "stage2-only", "mode": "direct"}]},
+         "expect": "higher"}
+
+
 def test_findings_from_run_directories_study_md_plot_and_readme_table(tmp_path):
-    study = load_study(write_study_file(tmp_path))
+    study = load_study(write_study_file(tmp_path, findings=FINDINGS + [CURVE]))
     out = tmp_path / "out"
     strong = {("without_io", "cot"): 0.7, ("without_io", "direct"): 0.1, ("control", "cot"): 0.05, ("control", "direct"): 0.05}
     null = {("without_io", "cot"): 0.05, ("without_io", "direct"): 0.05, ("control", "cot"): 0.05, ("control", "direct"): 0.05}
@@ -276,11 +283,17 @@ def test_findings_from_run_directories_study_md_plot_and_readme_table(tmp_path):
     assert s2["verdict"] == "reproduced" and s2["difference"] < -0.4
     assert by_id["stage2-only-zero"]["verdict"] in ("reproduced", "inconclusive")
     assert result["runs"]["proactive-s0"]["finished"] and not result["runs"]["stage2-only-s1"]["finished"]
+    curve = by_id["curve"]
+    assert [p["x"] for p in curve["points"]] == [1, 2] and curve["seeds"] == [0]  # in the order of x
+    assert [p["verdict"] for p in curve["points"]] == ["inconclusive", "reproduced"]  # direct vs CoT of a null arm: ~0
+    assert curve["verdict"] == "inconclusive"  # not every point reproduced, none contradicted
+    assert curve["curve"]["crossing_x"] == 1  # the smallest x whose interval reaches 0
 
     write_study(result, out)
     md = (out / "study.md").read_text()
     assert "## How a verdict is reached" in md and "whole interval lies within [-m, m]" in md
     assert "`pbb-cot`" in md and "reproduced" in md and "reproduced (seed 1 missing)" in md
+    assert "B stops beating A: at some knob = 1 (the first point whose interval reaches 0)" in md
     png = (out / "plots" / "findings.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert json.loads((out / "findings.json").read_text())["findings"][0]["id"] == "pbb-cot"

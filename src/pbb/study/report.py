@@ -91,9 +91,9 @@ def _finding_section(f: dict[str, Any]) -> str:
         pairing = {True: ", paired by program", False: ", unpaired (the sides hold different programs)", None: ""}[pt["paired"]]
         lines.append(f"- Difference: {points_text(pt['difference'], pt['ci'])}{pairing}; per seed: {per}.")
     else:
-        rows = [[f"{pt['x']:g}", f"`{pt['arm']}`", points_text(pt["difference"], pt["ci"]), pt["verdict"],
+        rows = [[f"{pt['x']:g}", f"`{pt['arm']}`: {pt['b_label']}", points_text(pt["difference"], pt["ci"]), pt["verdict"],
                  {True: "paired", False: "unpaired", None: "–"}[pt["paired"]]] for pt in f["points"]]
-        lines += ["", md_table([f["curve"]["x_label"], "arm (B)", "difference", "verdict", "programs"], rows, "lllll"), ""]
+        lines += ["", md_table([f["curve"]["x_label"], "B", "difference", "verdict", "programs"], rows, "lllll"), ""]
         if f["curve"].get("crossing"):
             x = f["curve"].get("crossing_x")
             lines.append(f"- {escape(f['curve']['crossing'])}: " + (
@@ -137,7 +137,7 @@ def plot_findings(result: dict[str, Any], path: Path) -> Path:
     rows = []  # (label, point or None, finding)
     for f in result["findings"]:
         if f["points"]:
-            rows += [(f["id"] + (f" ({pt['label']})" if pt["label"] else ""), pt, f) for pt in f["points"]]
+            rows += [(f["id"] if pt["x"] is None else f"{f['id']} @ {pt['x']:g}", pt, f) for pt in f["points"]]
         else:
             rows.append((f["id"], None, f))
     height = 1.3 + 0.38 * max(1, len(rows))  # inches: 0.8 below the axes (label), 0.5 above (title)
@@ -162,7 +162,8 @@ def plot_findings(result: dict[str, Any], path: Path) -> Path:
         ax.annotate(label, xy=(0, y), xycoords=("axes fraction", "data"), xytext=(-6, 0), textcoords="offset points",
                     ha="right", va="center", fontsize=8)
         paper = f"{f['paper']['version']} {f['paper']['where']}"
-        paper = (paper if len(paper) <= 34 else paper[:33] + "…") + f": {expect_text(f)}"
+        short = f"about 0 ±{100 * f['margin']:.1f}" if f["expect"] == "about_zero" else f["expect"]
+        paper = (paper if len(paper) <= 32 else paper[:31] + "…") + f": {short}"
         ax.annotate(paper, xy=(1, y), xycoords=("axes fraction", "data"), xytext=(6, 0), textcoords="offset points",
                     ha="left", va="center", fontsize=7, color="#444")
     ax.set_yticks([])

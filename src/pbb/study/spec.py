@@ -162,7 +162,7 @@ class Finding(Strict):
         if self.b is not None:
             return [(None, self.b)]
         c = self.curve
-        return [(f"{c.x_label} = {p.x:g}", p) for p in c.points]  # type: ignore[union-attr]
+        return [(f"{c.x_label} = {p.x:g}", p) for p in sorted(c.points, key=lambda p: p.x)]  # type: ignore[union-attr]
 
     def arms(self) -> list[str]:
         return list(dict.fromkeys(m.arm for m in self.measures()))

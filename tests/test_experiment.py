@@ -181,3 +181,17 @@ def test_a_data_directory_is_checked_against_its_content_hash(tmp_path):
     assert "content hash mismatch" in data.verify()
     stage.unlink()
     assert "stage1.jsonl is missing" in data.verify()
+
+
+def test_a_damaged_final_checkpoint_is_not_up_to_date(tmp_path, capsys):
+    run = tmp_path / "run"
+    exp = validate_experiment(tiny(**{"curriculum": "stage1-only", "eval.baselines": []}))
+    run_experiment(exp, run)
+    metrics = read_json(run / "eval" / "metrics.json")
+    weights = run / "checkpoints" / "stage1" / "final" / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)  # a crash after the save
+    capsys.readouterr()
+    run_experiment(exp, run)
+    assert "is damaged" in " ".join(capsys.readouterr().err.split())
+    assert read_json(run / "eval" / "metrics.json") == metrics  # trained again, to the same weights

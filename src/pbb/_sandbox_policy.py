@@ -8,12 +8,16 @@ program could change what later programs compute. There are two ways to run a ca
   subset of Python, checked here on the syntax tree before anything runs: no dunder names
   or attributes, no private (`_x`) attributes, no frame, traceback, generator or code
   introspection (`gi_frame`, `tb_frame`, `f_back`, ...), no attribute stores or deletes, no
-  reflective builtins (`getattr`, `vars`, `globals`, `eval`, `open`, ...), no `__del__`, no
-  cleanup code that could run after the call ended (`yield` under `try` or `with`), and
-  imports only from `IN_PLACE_MODULES`, each limited to the names listed there, with a module
-  never used as a value (only `math.sqrt`, never `m = math`). What such a program can reach
-  is its own objects, immutable builtins and the listed functions, classes and constants,
-  whose reachable attributes hold nothing mutable (a test walks them to check).
+  reflective builtins (`getattr`, `vars`, `globals`, `eval`, `open`, ...), and imports only
+  from `IN_PLACE_MODULES`, each limited to the names listed there, with a module never used
+  as a value (only `math.sqrt`, never `m = math`). What such a program can reach is its own
+  objects, immutable builtins and the listed functions, classes and constants, whose
+  reachable attributes hold nothing mutable (a test walks them to check).
+  Nor may any of its code run after the call ended: its objects can outlive it (in the
+  `re` and `typing` caches, as cyclic garbage), so it defines no classes (no `class`, no
+  three-argument `type`): its objects are then of builtin and standard types, whose
+  methods (`__del__`, `__eq__`, `__hash__`) are not its code; and no generator of it has
+  cleanup code that a later collection would run (`yield` under `try` or `with`).
 - **in a fork**: everything else runs in a child process that the worker forks for the call
   and that exits after replying (~4 ms here: fork is slow on this VM), so nothing it changes
   (builtins, modules, classes, the worker's frames and reply channel) survives the call.
@@ -65,7 +69,7 @@ DENIED_ATTRIBUTE_PREFIXES = ("_", "gi_", "cr_", "ag_", "tb_", "f_", "co_")
 """Private and dunder attributes; generator, coroutine, traceback, frame and code introspection."""
 
 _ALLOWED_NODES = frozenset({
-    ast.Module, ast.Expr, ast.FunctionDef, ast.ClassDef, ast.Return, ast.Delete, ast.Assign, ast.AugAssign,
+    ast.Module, ast.Expr, ast.FunctionDef, ast.Return, ast.Delete, ast.Assign, ast.AugAssign,
     ast.AnnAssign, ast.For, ast.While, ast.If, ast.With, ast.withitem, ast.Raise, ast.Try, ast.ExceptHandler,
     ast.Assert, ast.Import, ast.ImportFrom, ast.alias, ast.Global, ast.Nonlocal, ast.Pass, ast.Break, ast.Continue,
     ast.BoolOp, ast.NamedExpr, ast.BinOp, ast.UnaryOp, ast.Lambda, ast.IfExp, ast.Dict, ast.Set, ast.ListComp,
@@ -122,8 +126,9 @@ def runs_in_place(source: str) -> bool:
         elif isinstance(node, ast.Attribute):
             if not isinstance(node.ctx, ast.Load) or _denied_attribute(node.attr):
                 return False
-        elif isinstance(node, ast.FunctionDef) and node.name == "__del__":
-            return False  # a finalizer could run during a later call
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" and (
+                len(node.args) != 1 or node.keywords):
+            return False  # type(name, bases, namespace) makes a class, like `class`
         elif isinstance(node, (ast.Try, ast.With)) and any(
                 isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(node)):
             return False  # a generator's cleanup could run during a later call
@@ -139,7 +144,7 @@ def runs_in_place(source: str) -> bool:
         for node in nodes:
             if isinstance(node, ast.Name) and node.id in aliases and id(node) not in used_as_prefix:
                 return False
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.arg)) and (
+            if isinstance(node, (ast.FunctionDef, ast.arg)) and (
                     getattr(node, "name", None) in aliases or getattr(node, "arg", None) in aliases):
                 return False
             if isinstance(node, (ast.Global, ast.Nonlocal)) and any(n in aliases for n in node.names):

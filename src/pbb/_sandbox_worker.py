@@ -24,7 +24,7 @@ Each call runs either in place or in a child forked for the call (`pbb._sandbox_
 decides from the source): a program that could reach anything outliving its call (the
 worker's frames, builtins, modules, classes, its reply channel) runs in the child, which
 closes the protocol pipes, gets no new processes (NPROC 0), a CPU-time limit and an audit
-hook that cannot be switched off, replies through a pipe of its own and is killed after.
+hook without an off switch, replies through a pipe of its own and is killed after.
 
 Protocol: frames of a 4-byte big-endian length then UTF-8 JSON. Each request carries a
 random `nonce` that the response must echo, so a program that writes to the response
@@ -232,9 +232,11 @@ _TRACING_EVENTS = frozenset({"sys.settrace", "sys.setprofile"})
 
 def _make_hook(workdir: str, *, always: bool, max_write_opens: int | None = None):
     """The audit hook. `always=False`: only while `_Guard.active` (the worker's own hook).
-    `always=True`: for a call's child: unconditional, with its state in a closure the program
-    cannot reach, tracing allowed (it only affects the child), and at most `max_write_opens`
-    files opened for writing (the cap on what a call writes where no tmpfs caps it)."""
+    `always=True`: for a call's child: unconditional (no flag to flip), tracing allowed (it
+    only affects the child), and at most `max_write_opens` files opened for writing (the cap
+    on what a call writes where no tmpfs caps it). Like any audit hook it is defence in
+    depth: code in the same interpreter can subvert it, but in a child only for its own call;
+    the boundary is the OS isolation."""
     root = os.path.realpath(workdir)
     prefix = root.rstrip("/") + "/"
     blocked = _BLOCKED_EVENTS - _TRACING_EVENTS if always else _BLOCKED_EVENTS

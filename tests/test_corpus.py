@@ -295,3 +295,22 @@ def test_an_unwritable_output_fails_before_the_sandbox_runs(tmp_path, monkeypatc
     src = _write(tmp_path / "in.jsonl", GOOD)
     with pytest.raises(PbbError, match="file"):
         import_corpus(src, tmp_path / "file" / "out", progress=False)
+
+
+def test_drop_reasons_read_the_same_in_every_run(tmp_path):
+    """Reasons go into manifest.json: no memory addresses (`<ast.Call object at 0x7f...>`)."""
+    import re
+    import subprocess
+    import sys
+
+    lines = [GOOD[0], {"code": "def f(x):\n    return x", "input": "foo(1)", "output": "1", "id": "call"},
+             {"code": "def f(x):\n    return object()", "input": "1", "output": "1", "id": "object"}]
+    src = _write(tmp_path / "in.jsonl", lines)
+    runs = []
+    for name in ("a", "b"):  # two processes: addresses differ between them
+        subprocess.run([sys.executable, "-m", "pbb.cli", "import-corpus", str(src), "--out", str(tmp_path / name)],
+                       check=True, capture_output=True, timeout=300)
+        runs.append((tmp_path / name / "manifest.json").read_bytes())
+    assert runs[0] == runs[1]
+    reasons = [d["reason"] for d in json.loads(runs[0])["dropped"]]
+    assert any("ast.Call object" in r for r in reasons) and not any(re.search(r"0x[0-9a-f]{4,}", r) for r in reasons)

@@ -46,7 +46,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import secrets
 import selectors
 import shutil
@@ -63,14 +62,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pbb.errors import PbbError
+from pbb.errors import PbbError, without_addresses
 
 ERROR_KINDS = ("timeout", "memory", "crash", "exception", "output_too_large", "unprintable")
 _WORKER_SCRIPT = Path(__file__).with_name("_sandbox_worker.py")
 _STARTUP_TIMEOUT_S = 60.0  # generous: the machine may be loaded; a start-up is normally ~50 ms
 MAX_ERROR_CHARS = 1000
-_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+")
-"""`<object object at 0x7f...>` in an error: a memory address, different in every run."""
 # Removes the throwaway directory once its parent is gone, however it ended (SIGKILL included):
 # it waits for the end of its stdin, which closes when the parent exits.
 _JANITOR = ["/bin/sh", "-c", 'read _ ; rm -rf -- "$0"']
@@ -128,7 +125,7 @@ def check_reply(msg: dict, *, max_output_chars: int, max_trace_events: int, trac
             raise BadReply("the output is not a Python literal")
     error = msg.get("error")
     if error is not None:
-        error = _ADDRESS.sub("at 0x...", _text(error, "the error", 64 * MAX_ERROR_CHARS)[:MAX_ERROR_CHARS])
+        error = without_addresses(_text(error, "the error", 64 * MAX_ERROR_CHARS)[:MAX_ERROR_CHARS])
     kind = msg.get("error_kind")
     kind = None if ok else (kind if kind in ERROR_KINDS else "crash")
     trace = msg.get("trace")

@@ -48,7 +48,7 @@ from typing import Any
 
 from pydantic import Field
 
-from pbb.errors import PbbError
+from pbb.errors import PbbError, stable_reasons
 from pbb.io import ensure_writable_dir, read_jsonl, sha256_files, write_json, write_jsonl
 from pbb.programs.base import Example, Program, ProgramSpec, Suite, SuiteOptions, register_suite
 from pbb.programs.names import invented_name
@@ -665,7 +665,7 @@ def _import(path: Path, seed: int, n_inputs: int, timeout_s: float, progress: bo
               "dropped_records": dropped_records, "dropped_inputs": len(dropped) - dropped_records,
               "survival_rate": round(len(programs) / n_lines, 4) if n_lines else 0.0}
     manifest = {"seed": seed, "suite": "corpus", "options": {"path": str(path), "n_inputs": n_inputs},
-                "counts": counts, "dropped": dropped, "content_hash": ""}
+                "counts": counts, "dropped": stable_reasons(dropped), "content_hash": ""}
     return programs, examples, manifest
 
 

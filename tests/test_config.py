@@ -86,3 +86,30 @@ def test_bad_yaml_names_the_file_and_line(tmp_path):
     assert "broken.yaml" in str(e.value) and "line" in str(e.value)
     with pytest.raises(PbbError, match="no such config"):
         load_experiment(tmp_path / "missing.yaml")
+
+
+def test_a_config_that_is_not_a_yaml_text_file_is_one_sentence(tmp_path):
+    with pytest.raises(PbbError, match="a directory, not a config file"):
+        load_experiment(tmp_path)
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(b"name: x\n\xff\xfe\x00\x81")
+    with pytest.raises(PbbError, match=r"model.bin: not UTF-8 text \(byte 8\)"):
+        load_experiment(binary)
+
+
+def test_an_override_that_is_not_yaml_is_one_sentence(tmp_path):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("name: x\n")
+    with pytest.raises(PbbError, match=r"--set 'data.n_with_io=\[1': the value is not valid YAML"):
+        load_experiment(cfg, ["data.n_with_io=[1"])
+
+
+@pytest.mark.parametrize("name", ["", " ", "../../etc", "a/b", "..", ".hidden", "a\\b", "x" * 101, "run\n2"])
+def test_a_run_name_must_be_a_plain_folder_name(name):
+    assert "is not a run name" in _err({"name": name})
+
+
+def test_a_model_must_be_named():
+    assert "the model is empty" in _err({"name": "x", "model": ""})
+    assert "the model is empty" in _err({"name": "x", "model": "  "})
+    assert validate_experiment({"name": "pilot-1.b+c_d"}).name == "pilot-1.b+c_d"

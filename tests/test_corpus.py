@@ -201,3 +201,116 @@ def test_shared_cruxeval_functions_mostly_survive(tmp_path):
     print(f"CRUXEval survival: {good}/{m['counts']['records']} = {rate:.1%}")
     assert m["counts"]["records"] == 400
     assert rate >= 0.80, f"only {good}/400 = {rate:.1%} CRUXEval functions survived with >= 5 distinct inputs"
+
+
+# ---------------------------------------------------------------- hostile and damaged input (issue 14, items 2, 6, 7)
+
+FORGER = {  # writes a reply of its own (with the request's nonce, found through the frames) with a deeply nested
+    # output, and has the worker swallow its real reply: the worker stays healthy and the forgery stands
+    "code": "import os, sys, json\ndef f(x):\n    nonce, g = None, None\n    frame = sys._getframe()\n"
+            "    while frame is not None:\n        for v in list(frame.f_locals.values()):\n"
+            "            if type(v) is dict and 'nonce' in v and nonce is None:\n                nonce = v['nonce']\n"
+            "        if '_send' in frame.f_globals:\n            g = frame.f_globals\n"
+            "        frame = frame.f_back\n"
+            "    body = json.dumps({'nonce': nonce, 'ok': True, 'output': '[' * 300 + ']' * 300}).encode()\n"
+            "    for fd in range(3, 64):\n        try:\n            os.write(fd, len(body).to_bytes(4, 'big') + body)\n"
+            "        except OSError:\n            pass\n"
+            "    if g is not None:\n        real = g['_send']\n"
+            "        def once(obj, g=g, real=real):\n            g['_send'] = real\n        g['_send'] = once\n"
+            "    return x",
+    "input": "1", "output": "1", "id": "forger"}
+
+
+def test_a_forged_reply_drops_its_record_and_the_import_goes_on(tmp_path):
+    m, programs, _ = _import(tmp_path, [FORGER, *GOOD], timeout_s=3.0)
+    assert sorted(p["meta"]["original_id"] for p in programs) == sorted(g["id"] for g in GOOD)
+    reasons = {d["id"]: d["reason"] for d in m["dropped"] if "input" not in d}
+    assert reasons["forger"].startswith("given input fails: crash"), reasons
+
+
+def test_outputs_the_importer_cannot_read_drop_their_record(tmp_path, monkeypatch):
+    """Whatever a sandbox returns, every literal the importer reads is guarded."""
+    import pbb.sandbox
+    from pbb.sandbox import RunResult
+
+    real = pbb.sandbox.Sandbox
+
+    class Lying(real):
+        def run_many(self, calls, **kw):
+            rs = super().run_many(calls, **kw)
+            return [RunResult(ok=True, output="[" * 300 + "]" * 300, trace=r.trace) if "lie" in src else r
+                    for (src, _, _), r in zip(calls, rs)]
+
+    monkeypatch.setattr(pbb.sandbox, "Sandbox", Lying)
+    liar = {"code": "def f(x):\n    lie = 1\n    return x", "input": "1", "output": "1", "id": "liar"}
+    m, programs, _ = _import(tmp_path, [liar, *GOOD])
+    assert "liar" not in {p["meta"]["original_id"] for p in programs} and len(programs) == len(GOOD)
+    assert any(d["id"] == "liar" for d in m["dropped"])
+
+
+def test_code_too_deep_for_the_parser_drops_its_record(tmp_path):
+    deep = [{"code": "def f(x):\n    return x" + " + 1" * 3000, "input": "1", "output": "3001", "id": "deep-sum"},
+            {"code": "def f(x):\n    return " + "-" * 100000 + "x", "input": "1", "output": "1", "id": "deep-neg"},
+            {"code": "def f(x):\n    return x", "input": "[" * 150 + "]" * 150, "output": "1", "id": "deep-input"},
+            {"code": "def f(x):\n    return x", "input": "1", "output": "[" * 300 + "]" * 300, "id": "deep-output"}]
+    m, programs, _ = _import(tmp_path, [*deep, *GOOD])
+    assert len(programs) == len(GOOD)
+    reasons = {d["id"]: d["reason"] for d in m["dropped"] if "input" not in d}
+    assert set(reasons) == {d["id"] for d in deep}, reasons
+
+
+def test_a_byte_order_mark_does_not_drop_the_first_record(tmp_path):
+    src = tmp_path / "bom.jsonl"
+    src.write_bytes("\ufeff".encode() + "".join(json.dumps(g) + "\n" for g in GOOD).encode())
+    m = import_corpus(src, tmp_path / "out", progress=False)
+    assert m["counts"]["programs"] == len(GOOD) and m["dropped"] == []
+
+
+def test_duplicate_functions_are_imported_once(tmp_path):
+    same = dict(GOOD[0], id="double-again")
+    reformatted = dict(GOOD[0], id="double-reformatted",
+                       code="def f(nums):   # the same function, other spacing\n    out=[]\n    for n in nums:\n"
+                            "        out.append(n*2)\n    return out\n", input="[5]", output="[10]")
+    m, programs, _ = _import(tmp_path, [*GOOD, same, reformatted])
+    assert sorted(p["meta"]["original_id"] for p in programs) == sorted(g["id"] for g in GOOD)
+    reasons = {d["id"]: d["reason"] for d in m["dropped"]}
+    assert reasons["double-again"].startswith("duplicate of line 1 (double)")
+    assert reasons["double-reformatted"].startswith("duplicate of line 1 (double)")
+
+
+def test_an_import_where_nothing_survives_is_an_error(tmp_path):
+    with pytest.raises(PbbError, match="no function of .* survived.*not JSON"):
+        _import(tmp_path, ["{not json", {"code": "x = 1", "input": "1", "output": "1"}])
+    assert not (tmp_path / "out" / "programs.jsonl").exists()
+
+
+def test_an_unwritable_output_fails_before_the_sandbox_runs(tmp_path, monkeypatch):
+    import pbb.sandbox
+
+    def no_sandbox(*a, **k):
+        raise AssertionError("the sandbox ran before the output directory was checked")
+
+    monkeypatch.setattr(pbb.sandbox, "Sandbox", no_sandbox)
+    (tmp_path / "file").write_text("x")
+    src = _write(tmp_path / "in.jsonl", GOOD)
+    with pytest.raises(PbbError, match="file"):
+        import_corpus(src, tmp_path / "file" / "out", progress=False)
+
+
+def test_drop_reasons_read_the_same_in_every_run(tmp_path):
+    """Reasons go into manifest.json: no memory addresses (`<ast.Call object at 0x7f...>`)."""
+    import re
+    import subprocess
+    import sys
+
+    lines = [GOOD[0], {"code": "def f(x):\n    return x", "input": "foo(1)", "output": "1", "id": "call"},
+             {"code": "def f(x):\n    return object()", "input": "1", "output": "1", "id": "object"}]
+    src = _write(tmp_path / "in.jsonl", lines)
+    runs = []
+    for name in ("a", "b"):  # two processes: addresses differ between them
+        subprocess.run([sys.executable, "-m", "pbb.cli", "import-corpus", str(src), "--out", str(tmp_path / name)],
+                       check=True, capture_output=True, timeout=300)
+        runs.append((tmp_path / name / "manifest.json").read_bytes())
+    assert runs[0] == runs[1]
+    reasons = [d["reason"] for d in json.loads(runs[0])["dropped"]]
+    assert any("ast.Call object" in r for r in reasons) and not any(re.search(r"0x[0-9a-f]{4,}", r) for r in reasons)

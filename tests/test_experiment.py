@@ -151,3 +151,47 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     records = read_json(run / "data" / "manifest.json")["counts"]["stages"]["stage1"]
     batch = TINY["train"]["batch_size"]
     assert max(r["step"] for r in log) <= -(-records // (2 * batch)) + 1
+
+
+def test_damaged_data_of_a_finished_run_is_rebuilt_saying_so(tmp_path, capsys):
+    run = tmp_path / "run"
+    exp = validate_experiment(tiny(**{"curriculum": "none", "eval.baselines": []}))
+    run_experiment(exp, run)
+    programs = (run / "data" / "programs.jsonl").read_bytes()
+    metrics = read_json(run / "eval" / "metrics.json")
+    (run / "data" / "programs.jsonl").write_bytes(programs[: len(programs) // 2])  # cut short after the run
+    capsys.readouterr()
+    run_experiment(exp, run)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "content hash mismatch" in said and "rebuilding" in said
+    assert (run / "data" / "programs.jsonl").read_bytes() == programs
+    assert read_json(run / "eval" / "metrics.json") == metrics
+
+
+def test_a_data_directory_is_checked_against_its_content_hash(tmp_path):
+    from pbb.data.build import build_data
+    from pbb.store import DataStore
+
+    exp = validate_experiment(tiny())
+    build_data(exp, tmp_path / "d", progress=False)
+    data = DataStore(tmp_path / "d")
+    assert data.verify() is None
+    stage = data.stage_path("stage1")
+    stage.write_text(stage.read_text() + "\n")
+    assert "content hash mismatch" in data.verify()
+    stage.unlink()
+    assert "stage1.jsonl is missing" in data.verify()
+
+
+def test_a_damaged_final_checkpoint_is_not_up_to_date(tmp_path, capsys):
+    run = tmp_path / "run"
+    exp = validate_experiment(tiny(**{"curriculum": "stage1-only", "eval.baselines": []}))
+    run_experiment(exp, run)
+    metrics = read_json(run / "eval" / "metrics.json")
+    weights = run / "checkpoints" / "stage1" / "final" / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)  # a crash after the save
+    capsys.readouterr()
+    run_experiment(exp, run)
+    assert "is damaged" in " ".join(capsys.readouterr().err.split())
+    assert read_json(run / "eval" / "metrics.json") == metrics  # trained again, to the same weights

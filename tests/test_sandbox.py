@@ -196,7 +196,9 @@ def _hostile(tmp_path: Path, token: str, port: int) -> dict[str, tuple[str, tupl
                          ("exception",)),
         "huge print": ("def f(x):\n    while True:\n        print('y' * 100000)\n", ("timeout",)),
         "exit": ("import sys\ndef f(x):\n    sys.exit(3)\n", ("exception",)),
-        "kill parent": ("import os\ndef f(x):\n    os.kill(os.getppid(), 9)\n", ("exception",)),
+        # a program that may reach os runs in a child of its worker: without the audit hook it can kill
+        # that worker (same uid), which fails this call only; the pbb process stays out of its reach
+        "kill parent": ("import os\ndef f(x):\n    os.kill(os.getppid(), 9)\n", ("exception", "crash")),
     }
 
 
@@ -276,7 +278,8 @@ def test_workers_die_with_a_killed_parent(tmp_path):
         "import sys\nfrom pbb.sandbox import Sandbox\n"
         "sb = Sandbox(workers=2, timeout_s=600)\n"
         "print(*sb.pids, flush=True)\n"
-        "sb.run_many([('def f(x):\\n    while True:\\n        pass\\n', 'f', '1')] * 2)\n")
+        "loop = 'def f(x):\\n    while True:\\n        pass\\n'\n"
+        "sb.run_many([(loop, 'f', '1'), ('import os\\n' + loop, 'f', '1')])\n")  # in place, and in a forked child
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     pids = [int(p) for p in parent.stdout.readline().split()]
     assert len(pids) == 2
@@ -287,8 +290,22 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     alive = pids
     while alive and time.monotonic() < deadline:
         time.sleep(0.1)
-        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]
-    assert not alive, f"workers {alive} outlived their killed parent"
+        # the workers, and any process of their sessions (a call's forked child)
+        alive = [p for p in _pids_in_sessions(pids) if "Z" not in _state(p)]
+    assert not alive, f"processes {alive} of the workers outlived their killed parent"
+
+
+def _pids_in_sessions(sessions: list[int]) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) in sessions:  # field 6 of stat: the session id
+                out.append(int(d.name))
+    return out
 
 
 def _state(pid: int) -> str:
@@ -318,3 +335,295 @@ def test_state_a_program_changes_does_not_leak_into_later_calls(sb):
     time.sleep(1.2)  # past the alarm a program set
     rs = sb.run_many([(check, "f", "200")] * 4)
     assert all(r.output == "(3.141592653589793, 200, True, [])" for r in rs), rs
+
+# ------------------------------------------------------------------ cross-call isolation (issue 14, item 1)
+
+# Each attack tries to change what later calls compute: through the worker's frames (a traceback,
+# a generator, sys._getframe), through gc, through the worker module itself, through state shared
+# by the standard library (classes, registries, module attributes), or by dynamic attribute access.
+# It poisons every builtins-like dict it finds and wraps the worker's reply function (the reply
+# channel) so that later replies carry a forged output. Each attack is small, so that a check that
+# looks for particular names cannot tell it from an ordinary program.
+_POISON = """
+def _poison_dict(d):
+    if type(d) is not dict:
+        return
+    if 'len' in d and 'sorted' in d and d['len'].__name__ != 'lie':  # selective: the worker's own bookkeeping goes on
+        _len, _sorted = d['len'], d['sorted']
+        def lie(o, _len=_len):
+            return 42 if type(o) is list else _len(o)
+        d['len'] = lie
+        d['sorted'] = lambda o, _s=_sorted, **k: ['poisoned'] if type(o) is list else _s(o, **k)
+    send = d.get('_send')
+    if callable(send) and send.__name__ != 'forged':
+        def forged(obj, _send=send):
+            if type(obj) is dict and obj.get('ok'):
+                obj = {**obj, 'output': repr('poisoned')}
+            return _send(obj)
+        d['_send'] = forged
+    for k in ('clean_builtins', 'builtins'):
+        _poison_dict(d.get(k))
+
+def _walk(frame):
+    while frame is not None:
+        _poison_dict(frame.f_locals)
+        _poison_dict(frame.f_globals)
+        frame = frame.f_back
+"""
+
+ATTACKS = {
+    "traceback f_back": _POISON + "def f(x):\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
+                                  "        _walk(e.__traceback__.tb_frame)\n    return x\n",
+    "generator frame": _POISON + "def f(x):\n    def g():\n        _walk(gen.gi_frame)\n        yield 1\n"
+                                 "    gen = g()\n    next(gen)\n    return x\n",
+    "sys._getframe": "import sys\n" + _POISON + "def f(x):\n    _walk(sys._getframe())\n    return x\n",
+    "gc objects": "import gc\n" + _POISON + "def f(x):\n    for o in gc.get_objects():\n        _poison_dict(o)\n    return x\n",
+    "gc referrers": "import gc\n" + _POISON + "def f(x):\n    for o in gc.get_referrers(len):\n        _poison_dict(o)\n"
+                                             "    return x\n",
+    "worker module": _POISON + "def f(x):\n    import __main__\n    _poison_dict(__main__.__dict__)\n"
+                               "    __main__.__dict__['ast'].literal_eval = lambda t: (7,)\n    return x\n",
+    "reply function via a method": _POISON + "import sys\ndef f(x):\n"
+                                             "    _poison_dict(type(sys.stdout).write.__globals__)\n    return x\n",
+    "shared classes": "import collections, textwrap\ndef f(x):\n"
+                      "    collections.Counter.most_common = lambda self, n=None: ['poisoned']\n"
+                      "    textwrap.TextWrapper.unicode_whitespace_trans[ord('a')] = ord('z')\n    return x\n",
+    "shared registries": "import copyreg, keyword, collections.abc, calendar, decimal\ndef f(x):\n"
+                         "    copyreg.dispatch_table[list] = lambda l: (list, (['poisoned'],))\n"
+                         "    keyword.kwlist.append('poisoned')\n    collections.abc.Sequence.register(dict)\n"
+                         "    calendar.setfirstweekday(3)\n    decimal.getcontext().prec = 3\n    return x\n",
+    "module attributes": "import math, json, string\ndef f(x):\n    math.pi = 3\n    _dumps = json.dumps\n"
+                         "    json.dumps = lambda o, **k: 'poisoned' if k.get('sort_keys') else _dumps(o, **k)\n"
+                         "    string.ascii_lowercase = 'poisoned'\n    return x\n",
+    "dynamic attributes": "import operator, math, string\n" + _POISON + "def f(x):\n"
+                          "    operator.methodcaller('__setattr__', 'tau', 1)(math)\n"
+                          "    _poison_dict(operator.attrgetter('__builtins__')(_walk))\n"
+                          "    _poison_dict(string.Formatter().get_field('0.__globals__', (_walk,), {})[0])\n    return x\n",
+    # code of the program that runs after its call, in a later one: a finalizer in a reference cycle
+    "finalizer in a later call": "def f(x):\n    A = type('A', (), {'__del__': lambda self: sum(iter(int, 1))})\n"
+                                 "    cycle = [A()]\n    cycle.append(cycle)\n    return x\n",
+    "raises after poisoning": _POISON + "def f(x):\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
+                                        "        _walk(e.__traceback__.tb_frame)\n    raise ValueError(x)\n",
+}
+
+BENIGN = [
+    ("def f(xs):\n    return (len(xs), sorted(xs), str(xs), max(xs))\n", "f", "[3, 1, 2]"),
+    ("import math\ndef f(r):\n    return (round(math.pi * r * r, 6), math.tau, math.sqrt(r))\n", "f", "2"),
+    ("import collections\ndef f(s):\n    return collections.Counter(s).most_common(2)\n", "f", "'abracadabra'"),
+    ("import json\ndef f(d):\n    return json.dumps(d, sort_keys=True)\n", "f", "{'b': 1, 'a': [1, 2]}"),
+    ("import copy\ndef f(xs):\n    return copy.deepcopy(xs)\n", "f", "[[1], [2, 3]]"),
+    ("import keyword\ndef f(w):\n    return (len(keyword.kwlist), w in keyword.kwlist)\n", "f", "'poisoned'"),
+    ("import textwrap\ndef f(s):\n    return textwrap.fill(s, 5)\n", "f", "'a\\tb banana'"),
+    ("import collections.abc\ndef f(d):\n    return isinstance(d, collections.abc.Sequence)\n", "f", "{'a': 1}"),
+    ("import calendar\ndef f(y):\n    return (calendar.firstweekday(), calendar.monthrange(y, 2))\n", "f", "2024"),
+    ("import decimal\ndef f(n):\n    return str(decimal.Decimal(1) / decimal.Decimal(n))\n", "f", "7"),
+    ("import string\ndef f(n):\n    return string.ascii_lowercase[:n]\n", "f", "5"),
+    ("def f(s, n):\n    return [s.upper(), s * n, s[::-1], sum(range(n))]\n", "f", "'ab', 3"),
+]
+
+_FRESH_DRIVER = ("import ast, sys, json\nout = []\nfor src, name, arg in json.loads(sys.stdin.read()):\n"
+                 "    ns = {}\n    exec(src, ns)\n    out.append(repr(ns[name](*ast.literal_eval('(' + arg + ',)'))))\n"
+                 "print(json.dumps(out))\n")
+
+
+def _fresh_outputs(calls):
+    """The outputs of `calls` in one fresh interpreter that runs nothing else."""
+    import json
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-S", "-c", _FRESH_DRIVER], input=json.dumps(calls), capture_output=True,
+                       text=True, timeout=60, check=True, env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"})
+    return json.loads(p.stdout)
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["audit_hook", "os_boundary_only"])
+def test_a_hostile_call_cannot_change_what_later_calls_compute(hook):
+    expected = _fresh_outputs(BENIGN)
+    with Sandbox(workers=1, timeout_s=5.0, memory_mb=256, audit_hook=hook) as s:
+        for name, body in ATTACKS.items():
+            s.run(body, "f", "1")
+            rounds = 10 if name == "finalizer in a later call" else 1  # until a garbage collection has run
+            got = [r.output if r.ok else f"{r.error_kind}: {r.error}" for r in s.run_many(BENIGN * rounds)]
+            assert got == expected * rounds, f"after the attack {name!r}"
+    # and with two workers, attacks and benign calls interleaved in one batch
+    calls = [c for body in ATTACKS.values() for c in [(body, "f", "1"), *BENIGN]]
+    with Sandbox(workers=2, timeout_s=5.0, memory_mb=256, audit_hook=hook) as s:
+        results = s.run_many(calls)
+    benign = [r.output if r.ok else f"{r.error_kind}: {r.error}" for c, r in zip(calls, results) if c in BENIGN]
+    assert benign == expected * len(ATTACKS)
+
+
+def test_only_programs_that_reach_nothing_lasting_run_in_place():
+    from pbb._sandbox_policy import runs_in_place
+
+    ordinary = [
+        "def f(xs):\n    out = []\n    for i, x in enumerate(xs):\n        out.append(x * i)\n    return sorted(out)\n",
+        "import math\ndef f(x):\n    return math.sqrt(x) + math.pi\n",
+        "from collections import Counter\ndef f(s):\n    return Counter(s).most_common(1)\n",
+        "import functools\n@functools.lru_cache(None)\ndef f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n",
+        "class Box:\n    def __init__(self, v):\n        self.v = v\ndef f(x):\n    return Box(x).v\n",  # self.v = v: see below
+        "def f(s):\n    return '{0}-{1!r}'.format(s, s.upper()) + f'{len(s)}'\n",
+        "def f(n):\n    def g():\n        yield from range(n)\n    return list(g())\n",
+    ]
+    expected = [True, True, True, True, False, True, True]
+    assert [runs_in_place(s) for s in ordinary] == expected  # classes go to a fork (and any attribute store)
+    reflective = [
+        "def f(x):\n    try:\n        1 / 0\n    except Exception as e:\n        return e.__traceback__\n",
+        "def f(x):\n    g = (i for i in [1])\n    return g.gi_frame\n",
+        "import sys\ndef f(x):\n    return sys._getframe()\n",
+        "import gc\ndef f(x):\n    return len(gc.get_objects())\n",
+        "import __main__\ndef f(x):\n    return x\n",
+        "import math\ndef f(x):\n    math.pi = 3\n",
+        "import math\nm = math\ndef f(x):\n    return m\n",
+        "import math\ndef f(x):\n    return [math][0]\n",
+        "import operator\ndef f(x):\n    return operator.attrgetter('__globals__')(f)\n",
+        "import string\ndef f(x):\n    return string.Formatter()\n",
+        "import textwrap\ndef f(x):\n    return textwrap.TextWrapper.unicode_whitespace_trans\n",
+        "import collections\ndef f(x):\n    return collections.abc\n",
+        "def f(x):\n    return getattr(x, 'real')\n",
+        "def f(x):\n    return __builtins__\n",
+        "def f(x):\n    return open('a', 'w')\n",
+        "import json\ndef f(x):\n    return json.dumps(x)\n",
+        "class A:\n    def __del__(self):\n        pass\ndef f(x):\n    return x\n",
+        "class A:\n    pass\ndef f(x):\n    return x\n",  # its methods could run in a later call (caches, gc)
+        "def f(x):\n    A = type('A', (), {'__del__': lambda self: None})\n    return x\n",
+        "def f(x):\n    def g():\n        try:\n            yield 1\n        finally:\n            pass\n    return next(g())\n",
+        "def f(x):\n    match x:\n        case _:\n            return x\n",
+        "def f(x) return",
+    ]
+    assert [s for s in reflective if runs_in_place(s)] == []
+
+
+def test_what_a_program_in_place_can_name_reaches_nothing_mutable():
+    """Walk every name the policy allows (and the builtins) through their public attributes:
+    no module, frame, code object or mutable container that is shared between calls."""
+    import builtins
+    import importlib
+    import types
+
+    from pbb import _sandbox_policy as policy
+
+    hazards = (dict, list, set, bytearray, types.ModuleType, types.FrameType, types.TracebackType, types.CodeType)
+    found, seen = [], set()
+
+    def walk(obj, path, depth):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, hazards):
+            found.append(path)
+            return
+        if depth == 0:
+            return
+        for name in dir(obj):
+            if name.startswith("_") or policy._denied_attribute(name):
+                continue
+            try:
+                value = getattr(obj, name)
+                if isinstance(value, hazards) and getattr(obj, name) is not value:
+                    continue  # a new object on every access (Pattern.groupindex): nothing shared
+            except Exception:
+                continue
+            walk(value, f"{path}.{name}", depth - 1)
+
+    for module in policy.IN_PLACE_MODULES:
+        if module != "__future__":
+            mod = importlib.import_module(module)
+            for name in sorted(policy.module_names(module)):
+                walk(getattr(mod, name), f"{module}.{name}", 4)
+    for name in dir(builtins):
+        if not name.startswith("_") and name not in policy.DENIED_NAMES:
+            walk(getattr(builtins, name), name, 4)
+    assert found == []
+    assert len(seen) > 500  # the walk did look
+
+
+# ------------------------------------------------------------------ replies are untrusted (issue 14, item 2)
+
+
+def test_a_forged_reply_fails_only_its_own_call(bare):
+    """A program that finds its nonce (through the frames, without the audit hook) and writes a
+    reply of its own with a deeply nested output, to every descriptor it has."""
+    forge = ("import os, sys, json\ndef f(x):\n    nonce = None\n    frame = sys._getframe()\n"
+             "    while frame is not None:\n        for v in list(frame.f_locals.values()):\n"
+             "            if type(v) is dict and 'nonce' in v:\n                nonce = v['nonce']\n"
+             "        frame = frame.f_back\n"
+             "    body = json.dumps({'nonce': nonce, 'ok': True, 'output': '[' * 300 + ']' * 300}).encode()\n"
+             "    for fd in range(3, 64):\n        try:\n            os.write(fd, len(body).to_bytes(4, 'big') + body)\n"
+             "        except OSError:\n            pass\n    time.sleep(0.5)\n    return x\n")
+    forge = "import time\n" + forge  # the pause lets the forged reply arrive alone
+    calls = [(forge, "f", "1")] + [("def f(x):\n    return [x] * 2\n", "f", str(i)) for i in range(6)]
+    rs = bare.run_many(calls)
+    assert not rs[0].ok and rs[0].error_kind == "crash", rs[0]
+    assert [r.output for r in rs[1:]] == [repr([i, i]) for i in range(6)]
+    _healthy(bare)
+
+
+@pytest.mark.parametrize("reply, why", [
+    ({"ok": True, "output": "[" * 300 + "]" * 300}, "not a Python literal"),
+    ({"ok": True, "output": "x" * 5000}, "at most 1000"),
+    ({"ok": True, "output": None}, "output"),
+    ({"ok": "yes", "output": "1"}, "boolean"),
+    ({"ok": False, "error": {"a": 1}}, "the error"),
+    ({"ok": True, "output": "1", "trace": [{"line": "2", "code": "", "changes": {}}]}, "line"),
+    ({"ok": True, "output": "1", "trace": [{"line": 2, "code": "x", "changes": {"x": ["1"]}}]}, "traced value"),
+    ({"ok": True, "output": "1", "trace": [{"line": 2, "code": "x", "changes": {}, "extra": 1}]}, "event"),
+    ({"ok": True, "output": "1", "trace": [{"line": 2, "code": "x", "changes": {}}] * 201}, "200 events"),
+])
+def test_malformed_replies_are_refused_field_by_field(reply, why):
+    from pbb.sandbox import BadReply, check_reply
+
+    with pytest.raises(BadReply, match=why):
+        check_reply(reply, max_output_chars=1000, max_trace_events=200, trace_repr_chars=80)
+
+
+def test_a_good_reply_passes_and_errors_lose_their_memory_addresses():
+    from pbb.sandbox import check_reply
+
+    r = check_reply({"ok": False, "error_kind": "weird", "error": "TypeError: <object object at 0x7f3a2b1c> is bad"},
+                    max_output_chars=1000, max_trace_events=200, trace_repr_chars=80)
+    assert r.error_kind == "crash" and r.error == "TypeError: <object object at 0x...> is bad"
+    r = check_reply({"ok": True, "output": "[1, (2, 'a')]", "trace": [{"line": 2, "code": "y = 1", "changes": {"y": "1"}}]},
+                    max_output_chars=1000, max_trace_events=200, trace_repr_chars=80)
+    assert r.ok and r.output == "[1, (2, 'a')]" and r.trace[0]["changes"] == {"y": "1"}
+
+
+def test_errors_are_reproducible_across_runs(sb):
+    src = "def f(x):\n    return object() + x\n"
+    r1, r2 = sb.run(src, "f", "1"), sb.run(src, "f", "2")
+    assert r1.error == r2.error and "0x" not in r1.error.replace("0x...", ""), (r1, r2)
+    r = sb.run("def f(x):\n    return object()\n", "f", "1")
+    assert r.error_kind == "unprintable" and "at 0x..." in r.error
+
+
+# ------------------------------------------------------------------ smaller limits (issue 14, item 8)
+
+
+def test_the_total_a_call_writes_is_capped_not_only_each_file():
+    with Sandbox(workers=1, timeout_s=10, max_file_mb=1, max_written_mb=2) as s:
+        src = ("def f(n):\n    done = 0\n    for i in range(n):\n        try:\n"
+               "            with open(f'part{i}', 'wb') as fh:\n                fh.write(b'x' * (1 << 20))\n"
+               "            done += 1\n        except OSError:\n            break\n    return done\n")
+        r = s.run(src, "f", "8")
+        assert (r.ok and int(r.output) <= 2) or r.error_kind == "exception", r
+        _healthy(s)
+
+
+def test_a_killed_parent_leaves_no_sandbox_directory(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text("from pbb.sandbox import Sandbox\nsb = Sandbox(workers=1)\nprint(sb.base_dir, flush=True)\n"
+                      "import time\ntime.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    base = Path(parent.stdout.readline().strip())
+    assert base.is_dir()
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while base.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not base.exists(), f"{base} outlived its killed parent"

@@ -235,11 +235,79 @@ def test_killed_stage_resumes_from_its_checkpoint_and_matches_an_unbroken_run(da
     assert _run(exp, data_dir, out) == final, "a finished stage is not trained again"
 
 
+def _fake_checkpoint(out: Path, step: int) -> Path:
+    """A small checkpoint with the files a Trainer writes: weights, optimizer, trainer state."""
+    from safetensors.torch import save_file
+
+    ckpt = out / "trainer" / f"checkpoint-{step}"
+    ckpt.mkdir(parents=True)
+    save_file({"w": torch.arange(4096, dtype=torch.float32)}, str(ckpt / "model.safetensors"))
+    torch.save({"state": {0: {"exp_avg": torch.ones(4096)}}}, ckpt / "optimizer.pt")
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return ckpt
+
+
+def _truncate(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+
+
 def test_half_written_checkpoint_is_skipped(tmp_path):
-    (tmp_path / "trainer" / "checkpoint-2").mkdir(parents=True)
-    (tmp_path / "trainer" / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')
+    _fake_checkpoint(tmp_path, 2)
     (tmp_path / "trainer" / "checkpoint-4").mkdir()  # killed mid-save: no trainer_state.json
     assert stage_mod.last_checkpoint(tmp_path).name == "checkpoint-2"
+
+
+@pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
+def test_a_damaged_checkpoint_is_passed_over_saying_so(tmp_path, capsys, damaged):
+    _fake_checkpoint(tmp_path, 2)
+    newest = _fake_checkpoint(tmp_path, 4)
+    _truncate(newest / damaged)  # a crash after the save: every file there, one cut short
+    assert stage_mod.last_checkpoint(tmp_path).name == "checkpoint-2"
+    said = " ".join(capsys.readouterr().err.split())
+    assert "checkpoint-4 is damaged" in said and damaged in said and "resuming from checkpoint-2" in said
+
+
+def test_no_intact_checkpoint_starts_the_stage_over_saying_so(tmp_path, capsys):
+    _truncate(_fake_checkpoint(tmp_path, 2) / "model.safetensors")
+    assert stage_mod.last_checkpoint(tmp_path) is None
+    assert "the stage starts over" in " ".join(capsys.readouterr().err.split())
+
+
+def test_killed_stage_with_a_damaged_last_checkpoint_resumes_from_the_one_before(data_dir, tmp_path, monkeypatch):
+    exp = _exp(epochs=2)  # 8 steps, checkpoints every 2
+    unbroken = _params(load_model(_run(exp, data_dir, tmp_path / "ref"), dtype="fp32", device="cpu")[0])
+
+    from transformers import TrainerCallback
+
+    class KillAtStep5(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 5:
+                raise _Killed
+
+    real = stage_mod.make_callbacks
+    monkeypatch.setattr(stage_mod, "make_callbacks", lambda *a: [*real(*a), KillAtStep5()])
+    out = tmp_path / "run"
+    with pytest.raises(_Killed):
+        _run(exp, data_dir, out)
+    monkeypatch.setattr(stage_mod, "make_callbacks", real)
+    _truncate(out / "trainer" / "checkpoint-4" / "model.safetensors")  # the crash cut the newest one short
+
+    final = _run(exp, data_dir, out)
+    info = json.loads((final / "pbb_stage.json").read_text())
+    assert info["resumed_from_step"] == 2 and info["steps"] == 8
+    resumed = _params(load_model(final, dtype="fp32", device="cpu")[0])
+    for k in unbroken:
+        torch.testing.assert_close(resumed[k], unbroken[k], rtol=0, atol=1e-6, msg=f"{k} differs after resume")
+
+
+def test_a_damaged_final_checkpoint_trains_its_stage_again(data_dir, tmp_path, capsys):
+    exp = _exp()
+    final = _run(exp, data_dir, tmp_path / "run")
+    _truncate(final / "model.safetensors")
+    assert _run(exp, data_dir, tmp_path / "run") == final
+    assert "is damaged" in capsys.readouterr().err
+    load_model(final, dtype="fp32", device="cpu")  # whole again
 
 
 # ---------------------------------------------------------------- GRPO

@@ -74,11 +74,13 @@ def validate(
 ) -> None:
     """Check configs (with their --set overrides) without running anything."""
     from pbb.config import load_experiment
+    from pbb.models import check_model
 
     bad = 0
     for path in configs:
         try:
             exp = load_experiment(path, set_ or [])
+            check_model(exp.model)  # cheap: builds and loads nothing
             stages = ", ".join(f"{s.name}({s.method})" for s in exp.resolved_stages()) or "no training"
             out.print(f"[green]ok[/green]  {escape(str(path))}: {escape(exp.name)}: {exp.suite} / {exp.curriculum} ({escape(stages)}) / {escape(exp.model)}")
         except PbbError as e:
@@ -98,8 +100,10 @@ def data(
     """Build the data step of an experiment: programs, groups, examples, documents, stage datasets, exposure ledger."""
     from pbb.config import load_experiment
     from pbb.data.build import build_data
+    from pbb.io import ensure_writable_dir
 
     exp = load_experiment(config, set_ or [])
+    ensure_writable_dir(out_dir, "--out")
     tokenizer = None
     if not no_tokenizer:
         from pbb.models import load_tokenizer
@@ -251,8 +255,13 @@ def eval_corpus(
     """Standard CRUXEval output prediction (the code in the prompt): pass@1 with its interval."""
     from pbb.evaluate.corpus_eval import eval_corpus as _eval
 
+    from pbb.io import ensure_writable_dir
+    from pbb.models import check_model
+
     if mode not in ("direct", "cot"):
         raise PbbError(f"--mode {mode!r}: expected 'direct' or 'cot'")
+    check_model(model)
+    ensure_writable_dir(out_dir, "--out")
     m = _eval(file, model=model, mode=mode, out_dir=out_dir, limit=limit, batch_size=batch_size)
     lo, hi = m["ci"]
     out.print(f"CRUXEval-O pass@1 ({mode}) of {model}: {m['pass@1']:.3f} [{lo:.3f}, {hi:.3f}] on {m['n']} records")

@@ -7,11 +7,12 @@ Every field carries its help text.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pbb.curricula import CURRICULA, CurriculumOptions, SourceSpec, StageSpec
 from pbb.errors import PbbError, closest, did_you_mean
@@ -97,6 +98,10 @@ class EvalConfig(Strict):
     n_bootstrap: int = Field(2000, ge=100, description="Cluster-bootstrap resamples (programs are the clusters).")
 
 
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
+"""A run name is a folder name under runs/: no separators, no '..', nothing hidden."""
+
+
 class Experiment(Strict):
     """A whole experiment: `pbb run CONFIG.yaml`."""
 
@@ -114,6 +119,21 @@ class Experiment(Strict):
     stages: list[StageSpec] | None = Field(None, description="The stages of a custom curriculum.")
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not RUN_NAME.match(v):
+            raise ValueError(f"{v!r} is not a run name: use letters, digits, '_', '-', '.' or '+', starting with a "
+                             "letter or digit, at most 100 characters (it names the folder runs/<name>)")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the model is empty: name an alias (see `pbb models`), a local directory or a hub id")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> Experiment:
@@ -254,7 +274,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path = [p for p in key.strip().split(".") if p]
     if not path:
         raise PbbError(f"--set {text!r}: the key is empty")
-    return path, yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return path, yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise PbbError(f"--set {text!r}: the value is not valid YAML ({getattr(e, 'problem', None) or e}); "
+                       "quote it or fix the brackets") from None
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -274,8 +298,16 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     path = Path(path)
     if not path.exists():
         raise PbbError(f"{path}: no such config file")
+    if not path.is_file():
+        raise PbbError(f"{path}: a directory, not a config file; give the path of a YAML file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise PbbError(f"{path}: not UTF-8 text (byte {e.start}); a config is a YAML text file") from None
+    except OSError as e:
+        raise PbbError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -1,11 +1,27 @@
 """User-facing errors: one clear sentence naming the file, the field and the fix."""
 
+import re
+
 
 class PbbError(Exception):
     """An error the user can cause and fix (bad config, bad corpus line, missing model).
 
     The CLI prints its message as one line, without a traceback.
     """
+
+
+_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+")
+
+
+def without_addresses(text: str) -> str:
+    """`text` with memory addresses (`<ast.Call object at 0x7f...>`) blanked: a message that
+    goes into a file (a drop reason in manifest.json) must read the same in every run."""
+    return _ADDRESS.sub("at 0x...", text)
+
+
+def stable_reasons(dropped: list[dict]) -> list[dict]:
+    """Drop records (`{id, ..., reason}`) with reasons that read the same in every run."""
+    return [{**d, "reason": without_addresses(d["reason"])} if isinstance(d.get("reason"), str) else d for d in dropped]
 
 
 def closest(name: str, known, *, cutoff: float = 0.6) -> str | None:

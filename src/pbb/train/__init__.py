@@ -7,8 +7,9 @@ in `pbb.curricula.METHODS`; each exports `train_stage(exp, spec, cfg, *, data_di
 init, out_dir, log_path)`. Adding a method is one module here plus its line in METHODS.
 
 - resume: trainer checkpoints go to `out_dir/trainer/checkpoint-N` every `save_steps`;
-  a rerun continues from the last complete one. When `out_dir/final` exists the stage
-  is done and nothing runs.
+  a rerun continues from the last complete and intact one (`pbb.train.checkpoints`
+  verifies each file; a damaged one is passed over, saying so). When `out_dir/final`
+  exists and is intact the stage is done and nothing runs.
 - the final checkpoint is saved into a temp dir and renamed into place, so a killed
   save never leaves a `final/` that a later stage would trust.
 - the log: one JSONL line per logging step (`step, epoch, loss, learning_rate`, plus
@@ -18,12 +19,15 @@ init, out_dir, log_path)`. Adding a method is one module here plus its line in M
 from __future__ import annotations
 
 import importlib
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pbb.curricula import METHODS
 from pbb.errors import PbbError
+from pbb.train.checkpoints import checkpoint_problem
 from pbb.train.common import FINAL_DIR, STAGE_INFO
+from pbb.train.common import say_warning as say
 
 if TYPE_CHECKING:
     from pbb.config import Experiment, ResolvedStage
@@ -40,7 +44,11 @@ def run_stage(exp: Experiment, stage: ResolvedStage, *, data_dir: Path, init: st
     out_dir, data_dir, log_path = Path(out_dir), Path(data_dir), Path(log_path)
     final = out_dir / FINAL_DIR
     if (final / STAGE_INFO).exists():
-        return final
+        problem = checkpoint_problem(final, trainer_state=False)  # a crash may have cut a file short
+        if problem is None:
+            return final
+        say(f"{final} is damaged ({problem}); training the stage again")
+        shutil.rmtree(final)
     if stage.method not in METHODS:  # the schema checks it; a guard for stages built in code
         raise PbbError(f"stage {stage.name!r}: unknown method {stage.method!r} (known: {', '.join(METHODS)})")
     module = importlib.import_module(METHODS[stage.method])

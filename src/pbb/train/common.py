@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pbb.errors import PbbError
+from pbb.train.checkpoints import newest_intact
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
@@ -154,7 +155,8 @@ def last_checkpoint(out_dir: Path) -> Path | None:
     """The newest complete trainer checkpoint of a stage, or None.
 
     A checkpoint is complete once `trainer_state.json` is written (the Trainer writes it
-    after the weights and optimizer); a kill during a save leaves one without it.
+    after the weights and optimizer); a kill during a save leaves one without it. A crash
+    can also leave one whose files are cut short: those are verified and passed over too.
     """
     root = out_dir / TRAINER_DIR
     if not root.is_dir():
@@ -164,7 +166,17 @@ def last_checkpoint(out_dir: Path) -> Path | None:
         step = p.name.rsplit("-", 1)[-1]
         if step.isdigit() and (p / "trainer_state.json").exists():
             found.append((int(step), p))
-    return max(found)[1] if found else None
+    # a checkpoint cut short by a crash is passed over, saying so (pbb.train.checkpoints)
+    return newest_intact(found, say_warning)
+
+
+def say_warning(message: str) -> None:
+    """A line a person should read (a damaged checkpoint passed over), on rank 0 only."""
+    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch, rank 0 speaks
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[yellow]{escape(message)}[/yellow]", highlight=False, soft_wrap=True)
 
 
 def checkpoint_step(ckpt: Path | None) -> int:

@@ -145,9 +145,10 @@ class DataStore:
         except (RecordError, TypeError, ValueError) as e:
             raise PbbError(f"{path}: {e}; rebuild the data with `pbb data`") from None
 
-    def content_paths(self, stages: Iterable[str]) -> list[Path]:
-        """The files the content hash covers, in its order."""
-        return [self.programs_path, self.examples_path, *(self.stage_path(s) for s in sorted(stages)), self.ledger_path]
+    def content_paths(self, stages: Iterable[str], *, ledger: bool = True) -> list[Path]:
+        """The files the content hash covers, in its order (a corpus import has no stages and no ledger)."""
+        return [self.programs_path, self.examples_path, *(self.stage_path(s) for s in sorted(stages)),
+                *([self.ledger_path] if ledger else [])]
 
     def verify(self) -> str | None:
         """Why the files differ from the build `manifest.json` records, or None when they match.
@@ -160,7 +161,8 @@ class DataStore:
         if manifest is None or not isinstance(manifest.get("content_hash"), str):
             return f"{self.manifest_path} is missing or unreadable"
         stages = (manifest.get("counts") or {}).get("stages") or {}
-        files = self.content_paths(stages if isinstance(stages, dict) else {})
+        # a data build's manifest carries its data_hash and covers its ledger; a corpus import's does neither
+        files = self.content_paths(stages if isinstance(stages, dict) else {}, ledger="data_hash" in manifest)
         missing = next((f for f in files if not f.is_file()), None)
         if missing is not None:
             return f"{missing} is missing"

@@ -623,7 +623,7 @@ def import_corpus(path: str | os.PathLike, out_dir: str | os.PathLike, *, seed: 
                        f"({_top_reasons(manifest['dropped'])}); nothing was written to {out}")
     write_jsonl(out / "programs.jsonl", [p.to_json() for p in programs])
     write_jsonl(out / "examples.jsonl", [e.to_json() for e in examples])
-    manifest["content_hash"] = sha256_files(DataStore(out).content_paths([]))
+    manifest["content_hash"] = sha256_files(DataStore(out).content_paths([], ledger=False))
     write_json(out / "manifest.json", manifest)
     c = manifest["counts"]
     summary = (f"imported {c['programs']} of {c['records']} functions ({c['survival_rate']:.1%}) with "

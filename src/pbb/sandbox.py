@@ -9,7 +9,7 @@ per call would be ~50x slower) and gives each call:
 - a memory limit (RLIMIT_AS), no new processes or threads (RLIMIT_NPROC 0), a file-size
   limit, a cap on the output's size;
 - a throwaway working directory (emptied after every call, removed at `close()`), a
-  scrubbed environment (only PYTHONHASHSEED=0, PATH, LANG, HOME) and no stdin/stdout:
+  scrubbed environment (only a fixed PYTHONHASHSEED, PATH, LANG, HOME) and no stdin/stdout:
   the protocol runs on private pipe descriptors, so printing cannot corrupt it.
 
 The isolation depends on the privileges we have (`Sandbox.isolation` reports it):
@@ -181,8 +181,10 @@ class Sandbox:
         trace_repr_chars: int = 80,
         max_file_mb: int = 16,
         audit_hook: bool = True,
+        hash_seed: int = 0,
     ):
-        """`audit_hook=False` leaves only the OS-level isolation: for tests of the boundary itself."""
+        """`audit_hook=False` leaves only the OS-level isolation: for tests of the boundary itself.
+        `hash_seed` is the workers' PYTHONHASHSEED (fixed, so set and dict orders repeat)."""
         if workers < 1:
             raise PbbError(f"Sandbox workers={workers}: need at least 1 worker.")
         if timeout_s <= 0 or memory_mb < 64:
@@ -192,6 +194,7 @@ class Sandbox:
         self.memory_mb = memory_mb
         self.max_output_chars = max_output_chars
         self.max_trace_events = max_trace_events
+        self.hash_seed = hash_seed
         self._root = os.geteuid() == 0
         uid, gid = _nobody()
         self._cfg = {
@@ -241,7 +244,7 @@ class Sandbox:
         workdir.mkdir(mode=0o700)
         if self._root:
             os.chown(workdir, self._cfg["drop_uid"], self._cfg["drop_gid"])
-        env = {"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        env = {"PYTHONHASHSEED": str(self.hash_seed), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                "HOME": str(workdir)}
         proc = subprocess.Popen(
             # -S -s: no site-packages, no user site; the worker needs only the standard library.

@@ -301,6 +301,27 @@ def score_corpus(
     out.print(f"{line}; wrote {out_dir}", highlight=False)
 
 
+export_app = typer.Typer(help="Export a run to other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("lm-eval")
+def export_lm_eval(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<name>) with its data/.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the task YAMLs, items and utils.py.")],
+    in_context: Annotated[bool, typer.Option("--in-context", help="The in-context baseline: the source shown in each prompt.")] = False,
+    name: Annotated[Optional[str], typer.Option(help="Task name stem (default: the run's name).")] = None,
+) -> None:
+    """Write lm-evaluation-harness tasks of the run's evaluation items (direct and CoT, pbb's grader as the metric).
+
+    Then: lm_eval --model hf --model_args pretrained=MODEL --include_path OUT --tasks pbb_<run>
+    """
+    from pbb.export.lm_eval import describe, export_lm_eval as _export
+
+    summary = _export(run_dir, out_dir, in_context=in_context, name=name)
+    out.print(f"wrote {out_dir}: {describe(summary)}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     try:
         app()

@@ -234,3 +234,21 @@ def test_cruxeval_protocol_with_the_embedded_model(tmp_path) -> None:
     assert all("[/ANSWER]" not in p["completion"] for p in preds)
     assert sum(p["completion"].lstrip().startswith("assert f(") for p in preds) >= 4  # the model follows the shots
     assert any(p["parsed"] for p in preds)
+
+
+def test_samples_share_their_prompts_prefill_without_changing_them() -> None:
+    """n samples of a prompt prefill it once (KV cache rows copied); each sample is what it was alone."""
+    from pbb.evaluate.backends.transformers_backend import TransformersBackend
+    from pbb.models import load_model
+
+    model, tok = load_model("tiny-random", dtype="fp32", device="cpu")
+    prompts = ["zorbix(3) =", "assert f([1, 2]) == ??\n[ANSWER]\n"]
+    shared = TransformersBackend(model=model, tokenizer=tok, batch_size=8)
+    alone = TransformersBackend(model=model, tokenizer=tok, batch_size=1)  # one row a batch: nothing to share
+    kw = {"max_new_tokens": 6, "temperature": 1.0, "top_p": 0.95, "n": 4, "seed": 3}
+    prefilled = []
+    forward = shared._forward
+    shared._forward = lambda ids, *a: (prefilled.append(ids.shape[0]) if ids.shape[1] > 1 else None, forward(ids, *a))[1]
+    assert shared.generate(prompts, **kw) == alone.generate(prompts, **kw)
+    assert prefilled == [2]  # one batch of 8 rows, two distinct prompts
+    assert shared.prompt_tokens == alone.prompt_tokens

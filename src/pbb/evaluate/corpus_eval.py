@@ -4,8 +4,9 @@ Two protocols (`PROTOCOLS`):
 
 - `cruxeval` (the default): CRUXEval's own output-prediction protocol, the one behind
   its paper's tables and leaderboard: its prompts verbatim, its stop words, 10 samples
-  at temperature 0.2 (top-p 0.95), pass@1 and pass@5 by the unbiased estimator
-  (`pbb.evaluate.cruxeval`, which also lists where pbb departs from it on purpose);
+  at temperature 0.2 (top-p 0.95), pass@k by the unbiased estimator; the leaderboard's
+  Pass@5 comes from a second run at temperature 0.8 (`pbb.evaluate.cruxeval`, which also
+  lists where pbb departs from CRUXEval on purpose);
 - `pbb`: pbb's earlier prompts, kept for comparison with older runs: the direct prompt
   ends on `==` (the completion is the literal), CoT answers after `Answer:`. Greedy by
   default. Its numbers are not CRUXEval's.
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 from rich.console import Console
 
 from pbb import prompts
@@ -145,6 +145,7 @@ PROTOCOLS: dict[str, Protocol] = {
         extract, MAX_NEW_TOKENS, 1, 0.0, 1.0,
     ),
 }
+
 
 def load_corpus(path: str | os.PathLike, limit: int | None = None) -> list[dict[str, str]]:
     """CRUXEval-format records (`code`, `input`, `output`, optional `id`), checked line by line."""

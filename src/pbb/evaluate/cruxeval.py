@@ -16,7 +16,8 @@ copied verbatim from that repository's `prompts.py` (`make_direct_output_prompt`
   pass@5 of a *second* run at temperature 0.8 (`evaluation/read_results.py` picks them so);
   a run here reports every pass@k of its own samples, so a table needs both runs;
 - post-processing: for CoT, the text after `[ANSWER]`; then the text after `==`; and
-  the verdict is `assert <true output> == <answer>`, *executed*.
+  the verdict is `assert <true output> == <answer>`, *executed* (a generation that
+  contains the call `f(<input>)` itself is marked wrong without running it).
 
 Where pbb departs from this, on purpose:
 
@@ -30,7 +31,10 @@ Where pbb departs from this, on purpose:
   published codellama-7b generations for the 400 development records the two verdicts
   agree on every generation (tests/test_score.py);
 - the generation cap is a fixed number of new tokens (`MAX_NEW_TOKENS`), not 1024 minus
-  the prompt's length: the same for a direct answer, within ~90 tokens for CoT.
+  the prompt's length: a direct answer line needs at most 90 of the 256 allowed; the CoT
+  cap is within 91 tokens of CRUXEval's on every development record;
+- sampling is pbb's (per-row seeded, `pbb.evaluate.backends`), not vLLM's: the same
+  distribution, other draws.
 """
 
 from __future__ import annotations

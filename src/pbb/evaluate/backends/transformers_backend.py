@@ -159,7 +159,7 @@ class TransformersBackend(GenerationBackend):
         generated: list[list[int]] = [[] for _ in range(b)]
         texts = [""] * b
         done = [False] * b
-        step_pos = positions
+        step_ids, step_pos = input_ids, positions  # step 0's logits come from the prefill above
         for step in range(max_new_tokens):
             if step:
                 logits = self._forward(step_ids, mask, step_pos, cache)

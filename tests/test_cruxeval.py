@@ -208,6 +208,12 @@ def test_cot_reads_the_tagged_assertion(tmp_path) -> None:
     assert m["pass@1"] == 1.0
 
 
+def test_many_greedy_samples_are_a_user_error(tmp_path) -> None:
+    with pytest.raises(PbbError, match="greedy samples are all the same"):
+        eval_corpus(_records(tmp_path), model="x", mode="direct", out_dir=tmp_path / "o", temperature=0, n_samples=10,
+                    backend=SampledBackend(_answers))
+
+
 def test_unknown_protocol_or_mode_is_a_user_error(tmp_path) -> None:
     with pytest.raises(PbbError, match="protocol"):
         eval_corpus(_records(tmp_path), model="x", mode="direct", out_dir=tmp_path / "o", protocol="humaneval")

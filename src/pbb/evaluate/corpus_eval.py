@@ -210,6 +210,9 @@ def eval_corpus(
     if mode not in proto.modes:
         raise PbbError(f"mode {mode!r}: the {protocol} protocol has {', '.join(proto.modes)}")
     temperature = proto.temperature if temperature is None else temperature
+    if temperature <= 0 and (n_samples or 1) > 1:
+        raise PbbError(f"n_samples={n_samples} at temperature {temperature:g}: greedy samples are all the same; "
+                       "give a temperature above 0 (CRUXEval's is 0.2) or one sample")
     n = 1 if temperature <= 0 else (proto.n_samples if n_samples is None else n_samples)
     if n < 1:
         raise PbbError(f"n_samples={n}: need at least one sample per record")

@@ -41,9 +41,12 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import TYPE_CHECKING
 
-from pbb.evaluate.backends.base import Stop
 from pbb.prompts import MAX_ANSWER_CHARS, is_parsed, parse_literal
+
+if TYPE_CHECKING:  # the backends import torch; scoring a generations file needs none of it
+    from pbb.evaluate.backends.base import Stop
 
 DIRECT_PROMPT = '''You are given a Python function and an assertion containing an input to the function. Complete the assertion with a literal (no unsimplified expressions, no function calls) containing the output when executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Provide the full assertion with the correct output in [ANSWER] and [/ANSWER] tags, following the examples.
 

@@ -43,7 +43,7 @@ MEMBERSHIP_PREFIX = "membership:"
 UTILS = '''"""lm-eval glue written by `pbb export lm-eval`: pbb's answer extraction and grader.
 
 Needs pbb importable. Model output is never executed: answers are parsed with
-`ast.literal_eval` and compared as values (pbb.evaluate.grading).
+`ast.literal_eval` and compared as values (pbb.prompts.grade_answer).
 """
 
 import json
@@ -52,8 +52,8 @@ from pathlib import Path
 
 from pbb import prompts
 from pbb.evaluate.backends.base import apply_stops, stops_for_mode
-from pbb.evaluate.grading import grade_answer
-from pbb.programs.base import Program
+from pbb.prompts import grade_answer
+from pbb.records import Program
 
 MEMBERSHIP_PREFIX = "membership:"
 
@@ -101,15 +101,15 @@ def export_lm_eval(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, in
     `out_dir` gets `<task>.yaml` per (mode, group), the group `<prefix>.yaml`,
     `items/<task>.jsonl`, `programs.jsonl`, `utils.py` and `pbb_export.json`.
     """
-    from pbb.evaluate.run import build_queries, load_data
-    from pbb.experiment import load_run_config
+    from pbb.evaluate.run import build_queries
+    from pbb.store import RunStore
 
     run_dir, out = Path(run_dir), Path(out_dir)
-    exp = load_run_config(run_dir)
-    data_dir = run_dir / "data"
-    if not (data_dir / "programs.jsonl").exists():
+    store = RunStore(run_dir)
+    exp = store.read_config()
+    if not store.data.programs_path.exists():
         raise PbbError(f"{run_dir}: no data/programs.jsonl; run the data step first (`pbb run` or `pbb data`)")
-    programs, examples = load_data(data_dir)
+    programs, examples = store.data.read_programs(), store.data.examples_by_key()
     queries, warnings = build_queries(exp, programs, examples, in_context=in_context)
     if not queries:
         raise PbbError(f"{run_dir}: the config's eval.groups x eval.distributions select no items to export")

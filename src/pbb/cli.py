@@ -247,24 +247,88 @@ def study(
 def eval_corpus(
     file: Annotated[Path, typer.Argument(help="CRUXEval-format JSONL (code, input, output).")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model alias, directory or hub id.")] = "smollm2-135m",
-    mode: Annotated[str, typer.Option(help="direct or cot.")] = "direct",
+    protocol: Annotated[str, typer.Option(help="cruxeval: CRUXEval's own prompts, stop words and sampling, the protocol "
+                                               "of its paper's tables and leaderboard. pbb: pbb's earlier prompts "
+                                               "(direct ends on `==`, CoT answers after `Answer:`), greedy; not comparable "
+                                               "with CRUXEval's numbers.")] = "cruxeval",
+    mode: Annotated[str, typer.Option(help="direct or cot (cruxeval also has phind: the prompt it used for Phind models).")] = "direct",
+    n_samples: Annotated[Optional[int], typer.Option(help="Samples per record (cruxeval default 10; pbb 1).")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (cruxeval default 0.2; pbb 0 = greedy).")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling (cruxeval default 0.95).")] = None,
+    greedy: Annotated[bool, typer.Option("--greedy", help="Greedy decoding, one sample a record (pass@1 = accuracy).")] = False,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="Cap on generated tokens (default: the protocol's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for predictions.jsonl and metrics.json.")] = Path("runs/cruxeval"),
     limit: Annotated[Optional[int], typer.Option(help="Only the first N records.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 32,
 ) -> None:
-    """Standard CRUXEval output prediction (the code in the prompt): pass@1 with its interval."""
+    """CRUXEval output prediction (the code in the prompt): pass@1 and pass@5 with intervals.
+
+    `--protocol cruxeval` (the default) is the protocol of CRUXEval's paper tables and
+    leaderboard: its prompts, 10 samples, pass@k by the unbiased estimator. Its Pass@1 is
+    this run's pass@1 at the default temperature 0.2; its Pass@5 is pass@5 of a second run
+    with `--temperature 0.8`. `--greedy` for one greedy answer per record.
+    """
     from pbb.evaluate.corpus_eval import eval_corpus as _eval
 
     from pbb.io import ensure_writable_dir
     from pbb.models import check_model
 
-    if mode not in ("direct", "cot"):
-        raise PbbError(f"--mode {mode!r}: expected 'direct' or 'cot'")
     check_model(model)
     ensure_writable_dir(out_dir, "--out")
-    m = _eval(file, model=model, mode=mode, out_dir=out_dir, limit=limit, batch_size=batch_size)
-    lo, hi = m["ci"]
-    out.print(f"CRUXEval-O pass@1 ({mode}) of {model}: {m['pass@1']:.3f} [{lo:.3f}, {hi:.3f}] on {m['n']} records")
+    m = _eval(file, model=model, mode=mode, out_dir=out_dir, protocol=protocol, n_samples=n_samples,
+              temperature=0.0 if greedy else temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
+              limit=limit, batch_size=batch_size)
+    parts = [f"pass@{k} {v['estimate']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" for k, v in m["pass_at_k"].items()
+             if k in ("1", "5")]
+    how = "greedy" if m["temperature"] <= 0 else f"{m['n_samples']} samples at T={m['temperature']:g}"
+    out.print(f"CRUXEval-O ({protocol}/{mode}, {how}) of {model} on {m['n']} records: {', '.join(parts)}; "
+              f"wrote {out_dir}", highlight=False)
+
+
+@app.command("score-corpus")
+def score_corpus(
+    file: Annotated[Path, typer.Argument(help="The CRUXEval-format JSONL the generations answer.")],
+    generations: Annotated[Path, typer.Option("--generations", "-g", help="CRUXEval-format generations: a JSON object "
+                                              "from `sample_N` (or a record id) to a list of strings; CRUXEval's scored "
+                                              "files (raw_generations) too.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for verdicts.jsonl and metrics.json.")],
+    mode: Annotated[str, typer.Option(help="direct (bare answers or `assert f(..) == X`), cot (answers between [ANSWER] tags) or phind.")] = "direct",
+) -> None:
+    """Grade generations made elsewhere with pbb's grader (value equality, never executed): verdicts and pass@k."""
+    from pbb.evaluate.score import score_generations
+
+    m = score_generations(file, generations, out_dir, mode=mode)
+    parts = [f"pass@{k} {v['estimate']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" for k, v in m["pass_at_k"].items()
+             if k in ("1", "5")]
+    line = f"{m['n_generations']} generations of {m['n_records']} records: {', '.join(parts)}"
+    if "cruxeval_agreement" in m:
+        a = m["cruxeval_agreement"]
+        line += f"; agrees with CRUXEval's verdict on {a['agree']} of {a['compared']}"
+    if m["missing"]:
+        line += f"; {len(m['missing'])} records had no generations"
+    out.print(f"{line}; wrote {out_dir}", highlight=False)
+
+
+export_app = typer.Typer(help="Export a run to other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("lm-eval")
+def export_lm_eval(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<name>) with its data/.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the task YAMLs, items and utils.py.")],
+    in_context: Annotated[bool, typer.Option("--in-context", help="The in-context baseline: the source shown in each prompt.")] = False,
+    name: Annotated[Optional[str], typer.Option(help="Task name stem (default: the run's name).")] = None,
+) -> None:
+    """Write lm-evaluation-harness tasks of the run's evaluation items (direct and CoT, pbb's grader as the metric).
+
+    Then: lm_eval --model hf --model_args pretrained=MODEL --include_path OUT --tasks pbb_<run>
+    """
+    from pbb.export.lm_eval import describe, export_lm_eval as _export
+
+    summary = _export(run_dir, out_dir, in_context=in_context, name=name)
+    out.print(f"wrote {out_dir}: {describe(summary)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

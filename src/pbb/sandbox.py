@@ -10,7 +10,7 @@ per call would be ~50x slower) and gives each call:
   a size-capped tmpfs) a limit on the total a call writes, a cap on the output's size;
 - a throwaway working directory (emptied after every call, removed at `close()`, and by a
   small janitor process when this process is killed), a scrubbed environment (only
-  PYTHONHASHSEED=0, PATH, LANG, HOME) and no stdin/stdout: the protocol runs on private
+  a fixed PYTHONHASHSEED (`hash_seed`), PATH, LANG, HOME) and no stdin/stdout: the protocol runs on private
   pipe descriptors, so printing cannot corrupt it;
 - no state shared with other calls: a program that could reach anything outliving its call
   (the worker's frames, builtins, modules, classes, reply channel) runs in a process forked
@@ -265,10 +265,12 @@ class Sandbox:
         max_file_mb: int = 16,
         max_written_mb: int = 32,
         audit_hook: bool = True,
+        hash_seed: int = 0,
     ):
         """`max_written_mb` caps the total a call writes (as root: a tmpfs of that size; elsewhere
         the audit hook allows max_written_mb // max_file_mb files per call).
-        `audit_hook=False` leaves only the OS-level isolation: for tests of the boundary itself."""
+        `audit_hook=False` leaves only the OS-level isolation: for tests of the boundary itself.
+        `hash_seed` is the workers' PYTHONHASHSEED (fixed, so set and dict orders repeat)."""
         if workers < 1:
             raise PbbError(f"Sandbox workers={workers}: need at least 1 worker.")
         if timeout_s <= 0 or memory_mb < 64:
@@ -279,6 +281,7 @@ class Sandbox:
         self.max_output_chars = max_output_chars
         self.max_trace_events = max_trace_events
         self.trace_repr_chars = trace_repr_chars
+        self.hash_seed = hash_seed
         self._root = os.geteuid() == 0
         uid, gid = _nobody()
         # A reply holds the output (capped) and a trace (capped); anything larger is a hostile worker.
@@ -330,7 +333,7 @@ class Sandbox:
         workdir.mkdir(mode=0o700)
         if self._root:
             os.chown(workdir, self._cfg["drop_uid"], self._cfg["drop_gid"])
-        env = {"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        env = {"PYTHONHASHSEED": str(self.hash_seed), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                "HOME": str(workdir)}
         proc = subprocess.Popen(
             # -S -s: no site-packages, no user site; the worker needs only the standard library.

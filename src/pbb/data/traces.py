@@ -9,6 +9,7 @@ its own trace (`ProgramSpec.render_trace`); either is capped at `data.max_trace_
 
 from __future__ import annotations
 
+from pbb.data.normalise import normalise_value
 from pbb.programs.base import ProgramSpec
 
 ELLIPSIS = "..."
@@ -29,7 +30,8 @@ def generic_trace(events: list[dict]) -> str:
         code = str(ev.get("code", "")).strip()
         changes = ev.get("changes") or {}
         if changes:
-            shown = ", ".join(f"{var} = {_short(str(val))}" for var, val in changes.items())
+            # no memory addresses: the same run must give the same bytes (pbb.data.normalise)
+            shown = ", ".join(f"{var} = {_short(normalise_value(str(val)))}" for var, val in changes.items())
             lines.append(f"{code}   # {shown}" if code else f"# {shown}")
         elif code:
             lines.append(code)

@@ -14,7 +14,9 @@ Each line holds `code` (a function `f`), `input` (its argument text, `'abc', 3`)
 3. checks in the sandbox that the given input reproduces the recorded output;
 4. makes new inputs by type-aware mutation of the given one (ints, strings, lists, dicts,
    tuples, sets, nested; types and rough sizes kept) and keeps those whose runs succeed
-   and agree when run twice (once traced, once not), until `n_inputs` distinct inputs;
+   and agree when run twice (traced, and untraced under another hash seed), until
+   `n_inputs` distinct inputs; outputs and trace values lose what changes from run to
+   run (memory addresses, set order: `pbb.data.normalise`);
    *shifted* inputs are grown versions (longer strings and lists, larger numbers);
 5. writes `programs.jsonl`, `examples.jsonl` and `manifest.json` (docs/ARCHITECTURE.md),
    every dropped record or input listed with its reason. Same file and seed, same bytes
@@ -48,6 +50,7 @@ from typing import Any
 
 from pydantic import Field
 
+from pbb.data.normalise import normalise_output
 from pbb.errors import PbbError, stable_reasons
 from pbb.io import ensure_writable_dir, read_jsonl, sha256_files, write_json, write_jsonl
 from pbb.programs.base import Example, Program, ProgramSpec, Suite, SuiteOptions, register_suite
@@ -61,6 +64,9 @@ MAX_INPUT_CHARS = 10_000  # longer argument text is not worth parsing (and could
 ROUNDS = 4  # rounds of mutation per record before settling for fewer inputs
 CANDIDATES_PER_MISSING = 2  # candidates drawn per input still missing, each round
 MAX_TRACE_LINES = 60
+HASH_SEED_CHECK = 1
+"""The second run of every input uses this PYTHONHASHSEED (the first, the sandbox's fixed 0):
+an output that depends on set or hash order is dropped, not recorded in one arbitrary order."""
 
 
 # ---------------------------------------------------------------- reading and renaming
@@ -435,12 +441,13 @@ def _split_of(rec: _Record, want: dict[str, int]) -> str | None:
     return None
 
 
-def _run_pairs(sb: Any, jobs: list[tuple[_Record, str]], bar: Any) -> list[tuple[Any, Any]]:
-    """Run each (record, input) twice, once traced: the pair shows (non-)determinism."""
+def _run_pairs(sb: Any, sb_other_seed: Any, jobs: list[tuple[_Record, str]], bar: Any) -> list[tuple[Any, Any]]:
+    """Run each (record, input) twice: traced, and untraced under another hash seed. A pair
+    that disagrees is non-deterministic (random, time, or set / hash order)."""
     calls = [(rec.code, rec.name, text) for rec, text in jobs]
     task = bar.add_task("running in the sandbox", total=2 * len(calls))
     traced = sb.run_many(calls, trace=True, on_result=lambda i, r: bar.advance(task))
-    plain = sb.run_many(calls, trace=False, on_result=lambda i, r: bar.advance(task))
+    plain = sb_other_seed.run_many(calls, trace=False, on_result=lambda i, r: bar.advance(task))
     bar.remove_task(task)
     return list(zip(traced, plain))
 
@@ -450,8 +457,9 @@ def _failure(r1: Any, r2: Any) -> str | None:
         if not r.ok:
             msg = (r.error or "").splitlines()
             return f"{r.error_kind}: {msg[-1] if msg else ''}"[:200]
-    if r1.output != r2.output:
-        return "non-deterministic: two runs disagree"
+    if normalise_output(r1.output) != normalise_output(r2.output):
+        return (f"non-deterministic: two runs disagree (the second under PYTHONHASHSEED={HASH_SEED_CHECK}: "
+                "random, time, or set and hash order)")
     return None
 
 
@@ -470,11 +478,13 @@ def _validate(records: list[_Record], n_inputs: int, dropped: list[dict], timeou
     want = _targets(n_inputs)
     workers = max(1, min(4, os.cpu_count() or 1))
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Sandbox(workers=workers, timeout_s=timeout_s) as sb, Progress(*cols, disable=not progress, transient=True) as bar:
+    with Sandbox(workers=workers, timeout_s=timeout_s) as sb, \
+            Sandbox(workers=workers, timeout_s=timeout_s, hash_seed=HASH_SEED_CHECK) as sb2, \
+            Progress(*cols, disable=not progress, transient=True) as bar:
         rounds = bar.add_task("importing corpus (rounds)", total=ROUNDS + 1)
         # Round 0: the given input must reproduce the recorded output.
         jobs = [(rec, render_args(rec.args)) for rec in records]
-        for (rec, text), (r1, r2) in zip(jobs, _run_pairs(sb, jobs, bar)):
+        for (rec, text), (r1, r2) in zip(jobs, _run_pairs(sb, sb2, jobs, bar)):
             rec.seen.add(text)
             why = _failure(r1, r2)
             if why is None:
@@ -487,7 +497,7 @@ def _validate(records: list[_Record], n_inputs: int, dropped: list[dict], timeou
                 rec.problem = why if why.startswith("disagrees") else f"given input fails: {why}"
                 continue
             rec.inputs["train"].append(text)
-            rec.results[text] = (r1.output, _trace_text(r1.trace))
+            rec.results[text] = (normalise_output(r1.output), _trace_text(r1.trace))
         live = [r for r in records if r.problem is None]
         bar.advance(rounds)
         # Rounds 1..: mutated candidates for the splits still short, each run twice.
@@ -504,7 +514,7 @@ def _validate(records: list[_Record], n_inputs: int, dropped: list[dict], timeou
                             jobs.append((rec, text, grow))
             if not jobs:
                 break
-            pairs = _run_pairs(sb, [(rec, text) for rec, text, _ in jobs], bar)
+            pairs = _run_pairs(sb, sb2, [(rec, text) for rec, text, _ in jobs], bar)
             for (rec, text, grow), (r1, r2) in zip(jobs, pairs):
                 split = "shifted" if grow else _split_of(rec, want)
                 if split is None or len(rec.inputs[split]) >= want[split]:
@@ -516,7 +526,7 @@ def _validate(records: list[_Record], n_inputs: int, dropped: list[dict], timeou
                     dropped.append({"id": rec.original_id, "line": rec.line, "input": text, "reason": why})
                     continue
                 rec.inputs[split].append(text)
-                rec.results[text] = (r1.output, _trace_text(r1.trace))
+                rec.results[text] = (normalise_output(r1.output), _trace_text(r1.trace))
             bar.advance(rounds)
     survivors = []
     min_inputs = min(5, n_inputs)

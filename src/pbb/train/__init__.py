@@ -13,7 +13,9 @@ init, out_dir, log_path)`. Adding a method is one module here plus its line in M
 - the final checkpoint is saved into a temp dir and renamed into place, so a killed
   save never leaves a `final/` that a later stage would trust.
 - the log: one JSONL line per logging step (`step, epoch, loss, learning_rate`, plus
-  `reward` for GRPO and `tokens_per_s` for SFT), and a progress bar with an ETA.
+  `reward` for GRPO and `tokens_per_s` for SFT), and a progress bar with an ETA;
+  with `train.report_to: [tensorboard]` also TensorBoard events in
+  `<log dir>/tensorboard/<stage>/` (`runs/<name>/logs/tensorboard/<stage>/`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING
 from pbb.curricula import METHODS
 from pbb.errors import PbbError
 from pbb.train.checkpoints import checkpoint_problem
-from pbb.train.common import FINAL_DIR, STAGE_INFO
+from pbb.train.common import FINAL_DIR, STAGE_INFO, check_trackers, tensorboard_dir
 from pbb.train.common import say_warning as say
 
 if TYPE_CHECKING:
@@ -51,8 +53,11 @@ def run_stage(exp: Experiment, stage: ResolvedStage, *, data_dir: Path, init: st
         shutil.rmtree(final)
     if stage.method not in METHODS:  # the schema checks it; a guard for stages built in code
         raise PbbError(f"stage {stage.name!r}: unknown method {stage.method!r} (known: {', '.join(METHODS)})")
+    check_trackers(stage.train, stage.spec)
     module = importlib.import_module(METHODS[stage.method])
-    module.train_stage(exp, stage.spec, stage.train, data_dir=data_dir, init=init, out_dir=out_dir, log_path=log_path)
+    # TensorBoard events beside the JSONL log: the trainer's own directory goes when the stage ends
+    with tensorboard_dir(stage.train, log_path.parent / "tensorboard" / stage.name):
+        module.train_stage(exp, stage.spec, stage.train, data_dir=data_dir, init=init, out_dir=out_dir, log_path=log_path)
     return final
 
 

@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,39 @@ TRAINER_DIR = "trainer"
 FINAL_DIR = "final"
 STAGE_INFO = "pbb_stage.json"
 """Written into `final/`: what trained it (stage, method, steps, timings)."""
+
+
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "mlflow": "mlflow"}
+
+
+def check_trackers(cfg: TrainConfig, stage: StageSpec) -> None:
+    """A tracker in `train.report_to` whose package is missing is a one-line error, before training starts."""
+    import importlib.util
+
+    for name in cfg.report_to:
+        pkg = TRACKER_PACKAGES.get(name)
+        if pkg and importlib.util.find_spec(pkg) is None:
+            extra = " (or pip install 'pbb[logging]')" if name == "tensorboard" else ""
+            raise PbbError(f"stage {stage.name!r}: train.report_to has {name!r} but the {pkg} package is not "
+                           f"installed; pip install {pkg}{extra}, or drop it from train.report_to")
+
+
+@contextlib.contextmanager
+def tensorboard_dir(cfg: TrainConfig, path: Path) -> Iterator[None]:
+    """Point the TensorBoard callback at `path` (`<run>/logs/tensorboard/<stage>`) during the stage.
+
+    Its default is under the trainer's output directory, which is deleted once the stage's
+    final model is saved: the events would go with it. A TENSORBOARD_LOGGING_DIR set by the
+    user wins.
+    """
+    if "tensorboard" not in cfg.report_to or "TENSORBOARD_LOGGING_DIR" in os.environ:
+        yield
+        return
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(path)
+    try:
+        yield
+    finally:
+        os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
 
 
 # ---------------------------------------------------------------- data and arguments
@@ -103,6 +138,8 @@ def common_args(cfg: TrainConfig, exp: Experiment, stage: StageSpec, out_dir: Pa
         "logging_steps": 1,
         "logging_first_step": True,
         "report_to": list(cfg.report_to) or "none",
+        "project": exp.name,  # trackio's project, one run per stage
+        "run_name": f"{exp.name}/{stage.name}",
         "seed": exp.seed,
         "data_seed": exp.seed,
         "disable_tqdm": True,  # our own progress bar (below) replaces the dict-printing one

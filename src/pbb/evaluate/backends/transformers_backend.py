@@ -132,11 +132,15 @@ class TransformersBackend(GenerationBackend):
         from transformers import DynamicCache
 
         b = len(batch_ids)
-        width = max(len(x) for x in batch_ids)
+        # The samples of one prompt share its prefill: the prompt runs once, its KV cache rows are copied.
+        distinct: dict[tuple[int, ...], int] = {}
+        source = [distinct.setdefault(tuple(x), len(distinct)) for x in batch_ids]
+        prefill_ids = [list(x) for x in distinct]
+        width = max(len(x) for x in prefill_ids)
         self.prompt_tokens += sum(len(x) for x in batch_ids)
-        input_ids = torch.full((b, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((b, width), dtype=torch.long)
-        for i, x in enumerate(batch_ids):  # left padding: every row's next token is at the end
+        input_ids = torch.full((len(prefill_ids), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prefill_ids), width), dtype=torch.long)
+        for i, x in enumerate(prefill_ids):  # left padding: every row's next token is at the end
             input_ids[i, width - len(x) :] = torch.tensor(x, dtype=torch.long)
             mask[i, width - len(x) :] = 1
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
@@ -146,16 +150,19 @@ class TransformersBackend(GenerationBackend):
             gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
 
         cache = DynamicCache()
+        logits = self._forward(input_ids, mask, positions, cache)
+        if len(prefill_ids) < b:
+            idx = torch.tensor(source, device=mask.device)
+            cache.batch_select_indices(idx)
+            logits, mask, positions = logits[idx], mask[idx], positions[idx]
         live = list(range(b))  # cache row j holds batch row live[j]; finished rows linger until pruned
         generated: list[list[int]] = [[] for _ in range(b)]
         texts = [""] * b
         done = [False] * b
-        step_ids, step_pos = input_ids, positions
-        for _ in range(max_new_tokens):
-            logits = self.model(
-                input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True, logits_to_keep=1,
-                **{self._cache_kw: cache},
-            ).logits[:, -1, :]
+        step_ids, step_pos = input_ids, positions  # step 0's logits come from the prefill above
+        for step in range(max_new_tokens):
+            if step:
+                logits = self._forward(step_ids, mask, step_pos, cache)
             nxt = self._pick(logits, temperature, top_p, None if gens is None else [gens[r] for r in live])
             active = [(j, r) for j, r in enumerate(live) if not done[r]]
             self.tokens_generated += len(active)
@@ -192,6 +199,13 @@ class TransformersBackend(GenerationBackend):
             if progress:
                 progress(sum(1 for r in live if not done[r]))
         return texts
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any) -> torch.Tensor:
+        """Next-token logits of each row (the cache grows by the rows' new positions)."""
+        return self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+            **{self._cache_kw: cache},
+        ).logits[:, -1, :]
 
     @staticmethod
     def _pick(logits: torch.Tensor, temperature: float, top_p: float, gens: list[torch.Generator] | None) -> torch.Tensor:

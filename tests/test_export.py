@@ -17,7 +17,7 @@ from pbb.export.lm_eval import export_lm_eval
 from pbb.io import write_text
 
 RUN = {
-    "name": "Tiny Export", "seed": 3, "model": "tiny-random", "suite": "arithmetic", "suite_options": {"max_lines": 2},
+    "name": "Tiny-Export", "seed": 3, "model": "tiny-random", "suite": "arithmetic", "suite_options": {"max_lines": 2},
     "data": {"n_with_io": 3, "n_without_io": 2, "n_control": 2, "templates_per_program": 1, "train_inputs": 2,
              "cot_inputs": 1, "test_inputs": 2, "shifted_inputs": 1, "natural_inputs": 0},
     "eval": {"modes": ["direct", "cot"], "distributions": ["test", "shifted"], "max_new_tokens_direct": 6,

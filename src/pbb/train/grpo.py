@@ -2,7 +2,7 @@
 
 Each record of a GRPO stage is `{"prompt", "mode", "expected", "program_id"}`. For every
 prompt the trainer samples `num_generations` completions; each is graded by the same
-function the evaluation uses (`pbb.evaluate.grading.grade`: extract the answer after the
+function the evaluation uses (`pbb.prompts.grade`: extract the answer after the
 mode's marker, parse it with `ast.literal_eval`, compare values), so a reward of 1 means
 exactly what "correct" means in the report. Model output is never executed.
 

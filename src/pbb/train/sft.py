@@ -39,7 +39,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Sampler
 
-from pbb.errors import PbbError
 from pbb.train import common
 
 if TYPE_CHECKING:

@@ -447,3 +447,17 @@ def test_tiny_study_local_and_ray_give_the_same_findings(tmp_path):
     assert _without_timings(local / "findings.json") == _without_timings(remote / "findings.json")
     print(f"tiny study: local {t_local:.0f} s, ray {t_ray:.0f} s")
     assert sorted(os.listdir(remote / "runs")) == sorted(study.runs)
+
+
+def test_findings_option_runs_only_the_arms_those_findings_compare(tmp_path, monkeypatch):
+    import pbb.study.executors as executors
+
+    arms = {"proactive": {}, "stage2-only": {"curriculum": "stage2-only"}, "mixture": {"curriculum": "mixture"}}
+    study = load_study(write_study_file(tmp_path, arms=arms))
+    started: list[str] = []
+    monkeypatch.setattr(executors, "run_local", lambda jobs: started.extend(j.key for j in jobs) or [])
+    res = run_study(study, tmp_path / "out", findings=["stage2-only-zero"])
+    assert sorted(started) == ["stage2-only-s0", "stage2-only-s1"]
+    assert all(f["verdict"] == "not run" for f in res["findings"])
+    with pytest.raises(PbbError, match="no finding .pbb-cott.. Did you mean .pbb-cot."):
+        run_study(study, tmp_path / "out", findings=["pbb-cott"])

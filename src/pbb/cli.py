@@ -211,6 +211,7 @@ def study(
     set_: SetOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the arms x seeds, the finished runs and the time left; run nothing.")] = False,
     readme_table: Annotated[bool, typer.Option("--readme-table", help="Print the README's Findings table from DIR/findings.json; run nothing.")] = False,
+    findings: Annotated[Optional[str], typer.Option("--findings", help="Run only the arms these findings compare (ids, comma-separated: --findings pbb-cot,code-vs-nl); the others read \"not run\".")] = None,
 ) -> None:
     """Run every arm x seed of a study (resumable), then judge each finding: reproduced, contradicted or inconclusive.
 
@@ -233,7 +234,8 @@ def study(
         result = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else evaluate_study(st, where)
         out.print(table(result), markup=False, highlight=False, soft_wrap=True)
         return
-    result = run_study(st, where, executor=executor, address=address)
+    ids = [i.strip() for i in findings.split(",") if i.strip()] if findings else None
+    result = run_study(st, where, executor=executor, address=address, findings=ids)
     counts = {}
     for f in result["findings"]:
         counts[f["verdict"]] = counts.get(f["verdict"], 0) + 1

@@ -226,8 +226,29 @@ def evaluate_study(study: Study, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_study(study: Study, out_dir: Path, *, executor: str = "local", address: str | None = None) -> dict[str, Any]:
-    """Run every unfinished arm x seed, then write findings.json, study.md and plots/findings.png; return the findings."""
+def arms_for_findings(study: Study, ids: list[str]) -> set[str]:
+    """The arms the named findings compare: what `pbb study --findings` runs (the others are left as they are)."""
+    from pbb.errors import did_you_mean
+
+    known = [f.id for f in study.spec.findings]
+    arms: set[str] = set()
+    for i in ids:
+        f = next((f for f in study.spec.findings if f.id == i), None)
+        if f is None:
+            raise PbbError(f"--findings: the study has no finding {i!r}.{did_you_mean(i, known)} Known: {', '.join(known)}")
+        if blocker := study.finding_blocker(f):
+            raise PbbError(f"--findings: finding {i!r} cannot run: {blocker}")
+        arms.update(f.arms())
+    return arms
+
+
+def run_study(study: Study, out_dir: Path, *, executor: str = "local", address: str | None = None,
+              findings: list[str] | None = None) -> dict[str, Any]:
+    """Run every unfinished arm x seed, then write findings.json, study.md and plots/findings.png; return the findings.
+
+    `findings` (ids) runs only the arms those findings compare; every finding is still judged, and one
+    whose runs are not finished reads "not run".
+    """
     from rich.console import Console
 
     from pbb.study.executors import EXECUTORS, Job, import_ray, run_local, run_ray
@@ -239,13 +260,16 @@ def run_study(study: Study, out_dir: Path, *, executor: str = "local", address: 
         import_ray()  # the missing extra is one error before anything runs
     elif address:
         raise PbbError("--address is for --executor ray (the address of a Ray cluster)")
+    only = arms_for_findings(study, findings) if findings else None
     out_dir = Path(out_dir).resolve()
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     states = run_states(study, out_dir)
     jobs = [Job(k, r.exp.model_dump(mode="json"), run_path(out_dir, r), r.resources.cpus, r.resources.gpus)
-            for k, r in study.runs.items() if not states[k].finished]
+            for k, r in study.runs.items() if not states[k].finished and (only is None or r.arm in only)]
     console = Console(stderr=True)
-    console.print(f"study {study.name}: {len(study.runs)} runs, {len(study.runs) - len(jobs)} finished, {len(jobs)} to run "
+    n_done = sum(s.finished for s in states.values())
+    skipped = "" if only is None else f", {len(study.runs) - n_done - len(jobs)} left for other findings (--findings)"
+    console.print(f"study {study.name}: {len(study.runs)} runs, {n_done} finished, {len(jobs)} to run{skipped} "
                   f"({executor}); {len(study.not_runnable)} arm(s) not runnable")
     outcomes = run_ray(jobs, out_dir, address) if executor == "ray" and jobs else run_local(jobs)
     result = evaluate_study(study, out_dir)

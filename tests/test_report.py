@@ -429,7 +429,15 @@ def test_baselines_only_and_no_config(tmp_path):
     md = write_report(run).read_text()
     assert "`config.yaml` is absent" in md
     assert "these numbers are for the zero-shot (base model, name only; one-shot example of the format) condition" in md  # the headline says which it reads
-    assert "the interval includes zero" in md
+    assert "the interval includes zero: as expected, since neither group was trained on" in md  # the base model
+
+
+def test_the_reading_of_an_intermediate_checkpoint_counts_the_stages_up_to_it(tmp_path):
+    stage1 = _final_condition()  # an effect, as if after stage 1 (whose ledger holds no w/o IO record)
+    md = write_report(make_run(tmp_path, conditions={"stage1": stage1}, ledger=quick_ledger())).read_text()
+    head = _section(md, "Headline: the PBB effect")
+    assert "not trained on, like the control (no record of theirs in `data/ledger.json` up to stage1)" in head
+    assert "saw only as code" not in head
 
 
 def test_corrupt_optional_file_is_noted(tmp_path):

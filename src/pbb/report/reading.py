@@ -17,11 +17,12 @@ gives the ledger's counts and draws no conclusion about why the groups differ.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from pbb.records import LEDGER_KINDS
 from pbb.report.format import KIND_LABEL, ci_pair, dist_label, effect_text, escape, finite, mapping, mode_label, number, pct
+from pbb.schema import BASELINES
 
 if TYPE_CHECKING:
     from pbb.records import Effect, Ledger
@@ -61,13 +62,19 @@ def _seen(code: bool, nl: bool) -> str:
     return "as code and as descriptions" if code and nl else ("as descriptions" if nl else "as code")
 
 
-def _from_ledger(ledger: Ledger) -> tuple[Trained, str, str]:
+def _from_ledger(ledger: Ledger, through: str | None = None) -> tuple[Trained, str, str]:
+    """From the ledger's w/o IO rows, of every stage or of the stages up to `through` (an intermediate checkpoint)."""
+    names = [str(st.get("name")) for st in ledger.stages if isinstance(st, dict)]
+    if through is not None and through in names:
+        kept = set(names[: names.index(through) + 1])
+        ledger = replace(ledger, rows=[r for r in ledger.rows if r.stage in kept])
     ex = _exposures(ledger, "without_io")
     docs = ex["code_doc"] + ex["nl_doc"]
     demos = ex["direct"] + ex["cot_with_source"] + ex["cot_without_source"]
     trained: Trained = "both" if docs and demos else "docs" if docs else "demonstrations" if demos else "nothing"
     shown = ", ".join(f"{KIND_LABEL[k]} {number(n)}" for k, n in ex.items() if n)
-    evidence = f"their exposures in `data/ledger.json`: {shown}" if shown else "no record of theirs in `data/ledger.json`"
+    where = "`data/ledger.json`" + (f" up to {escape(through)}" if through is not None else "")
+    evidence = f"their exposures in {where}: {shown}" if shown else f"no record of theirs in {where}"
     return trained, _seen(bool(ex["code_doc"]), bool(ex["nl_doc"])), evidence
 
 
@@ -89,13 +96,22 @@ def _set(value: Any) -> bool:
     return value not in (None, False, 0, "", [], {})
 
 
-def training_basis(run: RunData) -> Basis:
-    """What the run's w/o IO programs were trained on: from its ledger, else from its curriculum's declaration."""
+def training_basis(run: RunData, condition: str = "final") -> Basis:
+    """What the w/o IO programs of the model a condition evaluates were trained on.
+
+    `final`: from the run's ledger, else from its curriculum's declaration; a baseline: the
+    base model, trained on nothing; an intermediate checkpoint: the ledger's stages up to it.
+    """
+    if condition in BASELINES:
+        return Basis("nothing", evidence="this is the base model, before any training")
     curriculum = str(run.config.get("curriculum", "")) if run.config else ""
     options = mapping(run.config, "curriculum_options")
     odd = sorted(k for k, v in options.items() if k not in PLAIN_OPTIONS and _set(v))
+    through = None if condition == "final" else condition
     if run.ledger is not None:
-        trained, seen, evidence = _from_ledger(run.ledger)
+        trained, seen, evidence = _from_ledger(run.ledger, through)
+    elif through is not None:
+        trained, seen, evidence = "unknown", "as code", f"the build has no `data/ledger.json` to count what training had done by {escape(through)}"
     elif curriculum:
         trained, seen, evidence = _from_curriculum(curriculum, run.trained, run.doc_kind)
     else:

@@ -65,7 +65,7 @@ def headline_section(run: RunData) -> str:
         lines.append("(Nothing was trained: w/o IO and control programs are equally unseen, so any effect here is a difference "
                      "between the groups themselves, and should be zero.)\n")
     lines.append(md_table(["mode", "inputs", "w/o IO", "control", f"PBB effect [{level:.0%} interval]"], rows, "llrrr"))
-    basis = training_basis(run)
+    basis = training_basis(run, cond)
     lines += ["", basis_text(basis), ""]
     lines += [f"- {reading(e, basis)}" for e in effects]
     composed = max((c.n_programs for c in conds[cond].cells if c.group == "composed" and c.parts is None), default=0)

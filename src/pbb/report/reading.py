@@ -69,13 +69,13 @@ def _from_ledger(ledger: Ledger, through: str | None = None) -> tuple[Trained, s
         kept = set(names[: names.index(through) + 1])
         ledger = replace(ledger, rows=[r for r in ledger.rows if r.stage in kept])
     ex = _exposures(ledger, "without_io")
-    docs = ex["code_doc"] + ex["nl_doc"]
+    docs = ex["code_doc"] + ex["nl_doc"] + ex["cot_with_source"]  # a CoT example that restates the source shows the code
     demos = ex["direct"] + ex["cot_with_source"] + ex["cot_without_source"]
     trained: Trained = "both" if docs and demos else "docs" if docs else "demonstrations" if demos else "nothing"
     shown = ", ".join(f"{KIND_LABEL[k]} {number(n)}" for k, n in ex.items() if n)
     where = "`data/ledger.json`" + (f" up to {escape(through)}" if through is not None else "")
     evidence = f"their exposures in {where}: {shown}" if shown else f"no record of theirs in {where}"
-    return trained, _seen(bool(ex["code_doc"]), bool(ex["nl_doc"])), evidence
+    return trained, _seen(bool(ex["code_doc"] + ex["cot_with_source"]), bool(ex["nl_doc"])), evidence
 
 
 def _from_curriculum(name: str, trained_any: bool, doc_kind: str) -> tuple[Trained, str, str]:

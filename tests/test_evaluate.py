@@ -133,7 +133,59 @@ def test_in_context_shows_the_source(tmp_path) -> None:
     recs = run_eval(_exp(groups=["without_io"], modes=["direct"], distributions=["test"]), data_dir=data,
                     model_ref="x", out_path=tmp_path / "p.jsonl", condition="in_context", in_context=True,
                     backend=ScriptedBackend(_oracle(outputs)))
-    assert recs[0]["prompt"] == "def zorbix_0(x):\n    return x + 0\n\nzorbix_0(0) ="
+    # the baseline's one-shot example comes first, laid out like the question: source, then the call and its answer
+    assert recs[0]["prompt"] == ("def wembly_5(x):\n    y = x + 3\n    return y * 2\n\nwembly_5(4) = 14\n\n"
+                                 "def zorbix_0(x):\n    return x + 0\n\nzorbix_0(0) =")
+    assert recs[0]["parsed"] and recs[0]["correct"]
+
+
+def test_baselines_ask_after_a_one_shot_example_in_the_graded_format(tmp_path) -> None:
+    """zero_shot and in_context prompts start with ONE_SHOT asked and answered exactly as graded; trained conditions do not."""
+    ex = prompts.ONE_SHOT
+    data, outputs = _data(tmp_path, per_group=1, inputs=1)
+    exp = _exp(distributions=["test"])
+    recs = {c: run_eval(exp, data_dir=data, model_ref="x", out_path=tmp_path / f"{c}.jsonl", condition=c,
+                        in_context=c == "in_context", backend=ScriptedBackend(_oracle(outputs)))
+            for c in ("final", "zero_shot", "in_context")}
+    cot_demo = "Compute wembly_5(4) step by step.\ndef wembly_5(x):\n    y = x + 3\n    return y * 2\ny = x + 3   # y = 7\nreturn y * 2\nAnswer: 14"
+    for final, zero, ic in zip(*recs.values()):
+        name = final["prompt"].split("(")[-2].split()[-1]
+        plain = prompts.prompt_for(final["mode"], name, final["input"])
+        assert final["prompt"] == plain  # a trained model is asked as it was trained
+        demo = "wembly_5(4) = 14" if final["mode"] == "direct" else cot_demo
+        assert zero["prompt"] == f"{demo}\n\n{plain}"
+        assert ic["prompt"].startswith(f"{ex.source}\n{demo}\n\n") and ic["prompt"].endswith(f"\n\n{plain}")
+    # the example is a question of the graded format, and its answer is graded right by the grader itself
+    for mode in ("direct", "cot"):
+        q = prompts.prompt_for(mode, ex.name, ex.input)
+        assert prompts.parse_prompt(q) == (mode, ex.name, ex.input)
+        completion = prompts.completion_for(mode, ex.output, source=ex.source, trace=ex.trace)
+        assert prompts.grade(None, mode, completion, ex.output).correct
+    # a base model that follows the example's format gives answers that parse (the old prompts' CoT: 100% unparsed)
+    assert all(r["parsed"] for rs in recs.values() for r in rs)
+
+
+def test_the_one_shot_example_is_no_program_of_any_build(tmp_path) -> None:
+    ex = prompts.ONE_SHOT
+    assert not re.fullmatch(r"[a-z]+_\d\d", ex.name)  # invented names end in two digits (pbb.programs.names)
+    data, outputs = _data(tmp_path, per_group=1, inputs=1)
+    progs = (data / "programs.jsonl").read_text().replace("zorbix_1", ex.name)
+    (data / "programs.jsonl").write_text(progs)
+    with pytest.raises(PbbError, match="is the baselines' one-shot example wembly_5"):
+        run_eval(_exp(), data_dir=data, model_ref="x", out_path=tmp_path / "z.jsonl", condition="zero_shot",
+                 backend=ScriptedBackend(lambda p, s: ""))
+    run_eval(_exp(), data_dir=data, model_ref="x", out_path=tmp_path / "f.jsonl", condition="final",
+             backend=ScriptedBackend(lambda p, s: ""))  # a trained model's evaluation shows no example: no clash
+
+
+def test_the_one_shot_example_is_what_its_source_computes() -> None:
+    from pbb.data.traces import generic_trace
+    from pbb.sandbox import Sandbox
+
+    ex = prompts.ONE_SHOT
+    with Sandbox(workers=1) as sb:
+        r = sb.run(ex.source, ex.name, ex.input, trace=True)
+    assert r.ok and r.output == ex.output and generic_trace(r.trace) == ex.trace
 
 
 def test_samples_are_one_line_each(tmp_path) -> None:

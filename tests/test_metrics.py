@@ -134,3 +134,57 @@ def test_pass_at_k_cells_with_several_samples(tmp_path) -> None:
     assert w["pass_at_k"]["1"] == pytest.approx(0.25)
     assert w["pass_at_k"]["2"] == pytest.approx(0.25)
     assert set(w["pass_at_k"]) == {"1", "2"}
+
+
+# ---------------------------------------------------------------- composed programs
+
+
+def _composed_run(tmp_path) -> None:
+    """w/ IO a0 a1, w/o IO b0 b1, control c0 c1, and composed programs over every kind of parts.
+
+    Predictions are written with group `without_io` for the composed programs, as files of
+    older versions have them: the metrics must take the group from the program.
+    """
+    data, ev = tmp_path / "data", tmp_path / "eval"
+    data.mkdir()
+    ev.mkdir()
+    progs = [Program(id=pid, suite="arithmetic", family="add", name=f"zorbix_{k}", source=f"def zorbix_{k}(x):\n    return x + {k}\n",
+                     description="", group=g)
+             for k, (pid, g) in enumerate([("a0", "with_io"), ("a1", "with_io"), ("b0", "without_io"), ("b1", "without_io"),
+                                           ("c0", "control"), ("c1", "control")])]
+    composed = {"m0": ["a0", "a1"], "m1": ["a1", "a0"], "m2": ["a0", "b0"], "m3": ["b1", "a1"], "m4": ["b0", "b1"]}
+    for k, (pid, parts) in enumerate(composed.items()):
+        progs.append(Program(id=pid, suite="arithmetic", family="composed", name=f"blorp_{10 + k}",
+                             source=f"def blorp_{10 + k}(x):\n    return zorbix_1(zorbix_0(x))\n", description="",
+                             group="without_io", meta={"composed_of": parts, "n_lines": 3}))
+    # correct inputs of 4: w/o IO 1 each, control 0, composed 4 (two w/ IO parts), 3 (mixed), 2 (two w/o IO parts)
+    right = {"b0": 1, "b1": 1, "m0": 4, "m1": 4, "m2": 3, "m3": 3, "m4": 2, "a0": 4, "a1": 4}
+    recs = []
+    for p in progs:
+        for j in range(4):
+            ok = j < right.get(p.id, 0)
+            recs.append({"program_id": p.id, "group": p.group, "mode": "cot", "distribution": "test", "input": str(j),
+                         "prompt": "", "completion": "", "answer": "1" if ok else "2", "expected": "1", "parsed": True,
+                         "correct": ok, "sample": 0})
+    (data / "programs.jsonl").write_text("".join(json.dumps(p.to_json()) + "\n" for p in progs))
+    (ev / "predictions-final.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_composed_programs_are_their_own_group_split_by_their_parts(tmp_path) -> None:
+    _composed_run(tmp_path)
+    cond = compute_metrics(_exp(), RunStore(tmp_path)).conditions["final"]
+    rows = [(c.group, c.parts, c.n_programs, c.correct, c.n) for c in cond.cells]
+    assert rows == [("with_io", None, 2, 8, 8), ("without_io", None, 2, 2, 8),
+                    ("composed", None, 5, 16, 20), ("composed", "with_io", 2, 8, 8), ("composed", "mixed", 2, 6, 8),
+                    ("composed", "without_io", 1, 2, 4), ("control", None, 2, 0, 8)]
+    parts = {r.program_id: (r.group, r.parts) for r in cond.per_program}
+    assert parts["m0"] == ("composed", "with_io") and parts["m3"] == ("composed", "mixed") and parts["m4"] == ("composed", "without_io")
+    assert parts["b0"] == ("without_io", None)
+    assert {r.group for r in cond.by_size if r.size_lines == 3} == {"composed"}
+
+
+def test_the_pbb_effect_leaves_the_composed_programs_out(tmp_path) -> None:
+    _composed_run(tmp_path)
+    (eff,) = compute_metrics(_exp(), RunStore(tmp_path)).conditions["final"].pbb_effect
+    # w/o IO alone: 2/8 against 0/8; pooled with the composed programs it would be 18/28
+    assert eff.without_io == pytest.approx(0.25) and eff.effect == pytest.approx(0.25)

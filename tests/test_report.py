@@ -20,8 +20,8 @@ from pbb.report import write_report
 from pbb.report.compare import compare_runs
 from pbb.report.format import md_table, plural
 from pbb.report.load import log_points
-from pbb.report.sections import reading
-from pbb.store import RunStore
+from pbb.report.reading import Basis, reading
+from pbb.store import RunStore, write_records
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PREFIX = {"with_io": "w", "without_io": "wo", "control": "c"}
@@ -154,12 +154,80 @@ def test_headline_gives_effect_interval_and_reading(tmp_path):
 def test_reading_below_zero_and_nl_docs():
     from dataclasses import replace
 
+    code = Basis("docs")
     e = Effect(mode="cot", distribution="test", effect=-0.2, ci=[-0.3, -0.1], without_io=0.1, control=0.3)
-    assert "lies below zero" in reading(e)
+    assert "lies below zero" in reading(e, code)
     e = Effect(mode="cot", distribution="test", effect=0.3, ci=[0.1, 0.5], without_io=0.4, control=0.1)
-    assert "only as descriptions far better" in reading(e, doc_kind="nl")
-    assert "no interval" in reading(replace(e, ci=None)) and "no interval" in reading(replace(e, ci=[]))
-    assert "no effect was computed" in reading(replace(e, effect=float("nan")))
+    assert "only as descriptions far better" in reading(e, Basis("docs", seen="as descriptions"))
+    assert "no interval" in reading(replace(e, ci=None), code) and "no interval" in reading(replace(e, ci=[]), code)
+    assert "no effect was computed" in reading(replace(e, effect=float("nan")), code)
+
+
+def _ledger(*rows: LedgerRow) -> Ledger:
+    return Ledger("tokens", "smollm2-135m", [{"name": s, "method": "sft", "epochs": 3.0} for s in dict.fromkeys(r.stage for r in rows)],
+                  list(rows))
+
+
+AD_LEDGER = _ledger(LedgerRow("stage1", "without_io", False, 3.0, direct=300, cot_without_source=120, tokens=9000))
+PBB_AD_LEDGER = _ledger(LedgerRow("stage1", "with_io", False, 3.0, code_doc=300, direct=600, tokens=9000),
+                        LedgerRow("stage2", "without_io", False, 3.0, code_doc=150, direct=300, cot_with_source=120, tokens=9000))
+STAGE1_ONLY_LEDGER = _ledger(LedgerRow("stage1", "with_io", False, 3.0, code_doc=300, direct=600, tokens=9000))
+
+
+def _readings(md: str) -> str:
+    return _section(md, "Headline: the PBB effect")
+
+
+def test_the_reading_says_what_the_w_o_io_programs_were_trained_on(tmp_path):
+    """'Saw only as code' for proactive; for ad, pbb+ad and stage1-only what the ledger shows they were trained on."""
+    pro = _readings(write_report(make_run(tmp_path, "pro", ledger=quick_ledger())).read_text())
+    assert "the model computes programs it saw only as code far better than chance" in pro
+    assert "trained only as code, never on an execution example (their exposures in `data/ledger.json`: code docs 900)" in pro
+
+    ad = _readings(write_report(make_run(tmp_path, "ad", curriculum="ad", ledger=AD_LEDGER)).read_text())
+    assert "saw only as code" not in ad and "measures PBB" not in ad
+    assert "trained on their demonstrations (execution examples), never on their code" in ad
+    assert "direct 900, CoT, no source 360" in ad  # the ledger's exposures, records x epochs
+    assert ("PBB effect +48.0 points [37.1, 58.3] — the interval excludes zero: the model computes the w/o IO programs far "
+            "better than chance from their trained demonstrations (it never saw their code): learning from examples, not PBB.") in ad
+    assert "no evidence that the model learnt the w/o IO programs from their demonstrations in this mode" in ad
+
+    both = _readings(write_report(make_run(tmp_path, "pbb-ad", curriculum="pbb+ad", ledger=PBB_AD_LEDGER)).read_text())
+    assert "saw only as code" not in both and "PBB and learning from examples together, not PBB alone" in both
+
+    s1 = _readings(write_report(make_run(tmp_path, "s1", curriculum="stage1-only", ledger=STAGE1_ONLY_LEDGER)).read_text())
+    assert "were not trained on, like the control (no record of theirs in `data/ledger.json`)" in s1
+    assert "yet the w/o IO programs were never trained on, like the control" in s1 and "saw only as code" not in s1
+
+    s2 = _readings(write_report(make_run(tmp_path, "s2", curriculum="stage2-only", ledger=quick_ledger())).read_text())
+    assert "saw only as code far better than chance" in s2
+
+
+def test_the_reading_of_an_older_build_follows_what_the_curriculum_declares(tmp_path):
+    ad = _readings(write_report(make_run(tmp_path, "ad", curriculum="ad")).read_text())
+    assert "as curriculum `ad` declares; the build has no `data/ledger.json`" in ad and "saw only as code" not in ad
+    s1 = _readings(write_report(make_run(tmp_path, "s1", curriculum="stage1-only")).read_text())
+    assert "never trained on, like the control" in s1
+
+
+def test_a_curriculum_the_report_cannot_read_gets_a_neutral_sentence(tmp_path):
+    import yaml
+
+    run = make_run(tmp_path, "shuffled", ledger=quick_ledger())
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["curriculum_options"]["shuffled_code"] = True  # an option of a newer version that changes what a doc shows
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    head = _readings(write_report(run).read_text())
+    assert "saw only as code" not in head and "measures PBB" not in head
+    assert ("What the w/o IO programs' effect measures is not read here: curriculum option `shuffled_code` may change what a "
+            "document shows; their exposures in `data/ledger.json`: code docs 900.") in head
+    assert ("the interval excludes zero: the w/o IO programs score far better than the control (curriculum option "
+            "`shuffled_code` may change what a document shows, so no more is read into it).") in head
+    cfg["curriculum"], cfg["curriculum_options"]["shuffled_code"] = "shuffled-code", False
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    head = _readings(write_report(run).read_text())
+    assert "curriculum `shuffled-code` is not one this report can read" in head and "saw only as code" not in head
+    assert "no evidence of a difference between w/o IO and control in this mode" in head
 
 
 def test_accuracy_table_cells_and_unparsed(tmp_path):
@@ -360,8 +428,16 @@ def test_baselines_only_and_no_config(tmp_path):
     (run / "config.yaml").unlink()
     md = write_report(run).read_text()
     assert "`config.yaml` is absent" in md
-    assert "these numbers are for the zero-shot (base model, name only) condition" in md  # the headline says which it reads
-    assert "the interval includes zero" in md
+    assert "these numbers are for the zero-shot (base model, name only; one-shot example of the format) condition" in md  # the headline says which it reads
+    assert "the interval includes zero: as expected, since neither group was trained on" in md  # the base model
+
+
+def test_the_reading_of_an_intermediate_checkpoint_counts_the_stages_up_to_it(tmp_path):
+    stage1 = _final_condition()  # an effect, as if after stage 1 (whose ledger holds no w/o IO record)
+    md = write_report(make_run(tmp_path, conditions={"stage1": stage1}, ledger=quick_ledger())).read_text()
+    head = _section(md, "Headline: the PBB effect")
+    assert "not trained on, like the control (no record of theirs in `data/ledger.json` up to stage1)" in head
+    assert "saw only as code" not in head
 
 
 def test_corrupt_optional_file_is_noted(tmp_path):
@@ -572,3 +648,47 @@ def test_final_without_effect(tmp_path):
     assert "No PBB effect was computed" in md and "59.3% [50.0, 68.0] (89/150)" in md
     md = write_report(make_run(tmp_path / "b", conditions={"final": only_with_io, "zero_shot": _baseline(6)})).read_text()
     assert "No PBB effect after training in the metrics; these numbers are for the zero-shot" in md
+
+
+def test_composed_programs_have_their_own_rows_split_by_parts(tmp_path):
+    """From predictions through compute_metrics: composed rows under Accuracy, none in the headline effect."""
+    from pbb.evaluate.metrics import compute_metrics
+    from pbb.records import Program
+
+    run = make_run(tmp_path, conditions={}, logs=False)
+    exp = validate_experiment({"name": "quick", "eval": {"modes": ["cot"], "distributions": ["test"]}})
+    programs, preds = [], []
+
+    def add(pid, group, right, **kw):
+        programs.append(Program(id=pid, suite="arithmetic", family=kw.pop("family", "chain"), name=f"blorp_{pid}",
+                                source=f"def blorp_{pid}(x):\n    return x\n", description="", group=group, **kw))
+        for j in range(4):
+            preds.append({"program_id": pid, "group": group, "mode": "cot", "distribution": "test", "input": str(j), "prompt": "",
+                          "completion": "", "answer": "1", "expected": "1" if j < right else "2", "parsed": True,
+                          "correct": j < right, "sample": 0})
+
+    for i in range(3):
+        add(f"w{i}", "with_io", 4)
+        add(f"o{i}", "without_io", 1)
+        add(f"c{i}", "control", 0)
+    add("k0", "without_io", 4, family="composed", meta={"composed_of": ["w0", "w1"]})
+    add("k1", "without_io", 2, family="composed", meta={"composed_of": ["w2", "o0"]})
+    add("k2", "without_io", 0, family="composed", meta={"composed_of": ["o1", "o2"]})
+    write_records(run / "data" / "programs.jsonl", programs)
+    (run / "eval" / "predictions-final.jsonl").write_text("".join(json.dumps(p) + "\n" for p in preds))
+    compute_metrics(exp, RunStore(run))
+    md = write_report(run).read_text()
+    acc = _section(md, "Accuracy")
+    assert _table_row(acc, "w/o IO")[1] == "25.0% [25.0, 25.0] (3/12)"  # the w/o IO programs alone
+    assert _table_row(acc, "composed")[1].endswith("(6/12)")
+    assert _table_row(acc, "composed of two w/ IO")[1] == "100.0% [100.0, 100.0] (4/4)"
+    assert _table_row(acc, "composed of w/ IO + w/o IO")[1] == "50.0% [50.0, 50.0] (2/4)"
+    assert _table_row(acc, "composed of two w/o IO")[1] == "0.0% [0.0, 0.0] (0/4)"
+    rows = [line.split("|")[1].strip() for line in acc.splitlines() if line.startswith("| ") and not line.startswith("| -")]
+    assert rows[:6] == ["group", "w/ IO", "w/o IO", "composed", "composed of two w/ IO", "composed of w/ IO + w/o IO"]
+    head = _section(md, "Headline: the PBB effect")
+    assert "w/o IO 25.0% vs control 0.0%, PBB effect +25.0 points" in head
+    assert "The 3 composed programs are not in this effect" in head
+    assert _table_row(_section(md, "Per program"), "`blorp_k1`")[1] == "composed of w/ IO + w/o IO"
+    # compare reads the w/o IO programs alone too
+    assert _table_row(compare_runs([run]), "quick")[4] == "25.0% [25.0, 25.0] (3/12)"

@@ -461,3 +461,27 @@ def test_findings_option_runs_only_the_arms_those_findings_compare(tmp_path, mon
     assert all(f["verdict"] == "not run" for f in res["findings"])
     with pytest.raises(PbbError, match="no finding .pbb-cott.. Did you mean .pbb-cot."):
         run_study(study, tmp_path / "out", findings=["pbb-cott"])
+
+
+# ---------------------------------------------------------------- composed programs
+
+
+def test_a_composed_metric_reads_the_composed_rows_and_may_narrow_them_by_parts():
+    """`family: composed` pools the metrics' group `composed` (not the w/o IO rows), `parts` one kind of them."""
+    from pbb.study.run import RunResults, side_for
+    from pbb.study.spec import Finding, Measure
+
+    rows = [ProgramResult("o0", "f0", "without_io", "arith", "cot", "test", 4, 1, 0.25, 1),
+            ProgramResult("k0", "g0", "composed", "composed", "cot", "test", 4, 4, 1.0, 3, parts="with_io"),
+            ProgramResult("k1", "g1", "composed", "composed", "cot", "test", 4, 2, 0.5, 3, parts="mixed"),
+            ProgramResult("c0", "h0", "control", "arith", "cot", "test", 4, 0, 0.0, 1)]
+    results = {"composition-s0": RunResults(Metrics(0.95, 200, {"final": ConditionMetrics([], [], rows, [])}), {})}
+    finding = Finding(id="composition", claim="c", paper={"version": "v1", "where": "w", "found": "f"},
+                      metric={"kind": "pbb_effect", "family": "composed", "mode": "cot"}, b={"arm": "composition"}, expect="higher")
+    composed, control = side_for(finding, finding.b, [0], results).seeds[0]
+    assert composed.keys == ("k0", "k1") and control.keys == ("c0",)
+    narrowed = finding.model_copy(update={"b": Measure(arm="composition", parts="mixed")})
+    assert side_for(narrowed, narrowed.b, [0], results).seeds[0][0].keys == ("k1",)
+    with pytest.raises(ValueError, match="`parts` is for family composed"):
+        Finding(id="x", claim="c", paper={"version": "v1", "where": "w", "found": "f"},
+                metric={"kind": "pbb_effect", "parts": "mixed"}, b={"arm": "composition"}, expect="higher")

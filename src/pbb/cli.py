@@ -122,7 +122,7 @@ def ledger_table(ledger) -> Table:
     """The exposure ledger as a rich table: one row per stage, group and replay."""
     from pbb.records import LEDGER_KINDS
     from pbb.report.format import number
-    from pbb.report.sections import ledger_group_label
+    from pbb.report.provenance import ledger_group_label
 
     unit = "tokens" if ledger.token_unit == "tokens" else "chars"
     short = {"code_doc": "code", "nl_doc": "NL", "direct": "direct", "cot_with_source": "CoT+src", "cot_without_source": "CoT-src"}

@@ -33,7 +33,7 @@ class DataConfig(Strict):
     test_inputs: int = Field(5, ge=1, description="Held-out inputs per program, disjoint from the training inputs.")
     shifted_inputs: int = Field(5, ge=0, description="Out-of-distribution inputs per program (0 = none).")
     natural_inputs: int = Field(0, ge=0, description="Inputs from the suite's skewed 'natural' distribution (AD experiments; 0 = none).")
-    n_composed: int = Field(0, ge=0, description="Composed programs g(f(x)) built from pairs of other programs, evaluated in the w/o IO group.")
+    n_composed: int = Field(0, ge=0, description="Composed programs g(f(x)) built from pairs of other programs, trained and evaluated with the w/o IO group, reported as group `composed`.")
     max_trace_lines: int = Field(40, ge=1, description="Cap on the CoT trace length (lines) of one execution.")
 
 
@@ -77,10 +77,15 @@ class TrainConfig(Strict):
 
 class EvalConfig(Strict):
     modes: list[Mode] = Field(default_factory=lambda: ["direct", "cot"], description="direct (answer at once) and/or cot (recall, step through, answer).")
-    groups: list[Group] = Field(default_factory=lambda: ["with_io", "without_io", "control"])
+    groups: list[Group] = Field(
+        default_factory=lambda: ["with_io", "without_io", "control"],
+        description="Groups to evaluate; without_io also evaluates the composed programs, reported as their own group `composed`.",
+    )
     distributions: list[EvalDistribution] = Field(default_factory=lambda: ["test", "shifted"])
     baselines: list[Literal["zero_shot", "in_context"]] = Field(
-        default_factory=lambda: ["zero_shot", "in_context"], description="Base-model baselines: name only, and source shown in the prompt (upper bound)."
+        default_factory=lambda: ["zero_shot", "in_context"], description="Base-model baselines, each asked after a one-shot example of an unrelated program in the graded "
+                                                        "format (pbb.prompts.ONE_SHOT): zero_shot (the name only) and in_context (the source in the prompt: "
+                                                        "what the untrained model makes of the code when it can read it)."
     )
     after_every_stage: bool = Field(False, description="Also evaluate the checkpoint of every stage, not only the last.")
     backend: Literal["auto", "transformers", "vllm"] = Field("auto", description="auto = vLLM when importable with a GPU, else transformers.")

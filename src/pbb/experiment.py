@@ -18,6 +18,7 @@ their content hash, a final checkpoint must be whole; otherwise the step is done
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import time
@@ -27,10 +28,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from pbb import prompts
 from pbb.config import Experiment, ResolvedStage
 from pbb.io import read_json, sha256_obj, write_json
 from pbb.preflight import check_run
 from pbb.runlock import hold_run_lock
+from pbb.schema import BASELINES
 from pbb.store import DataStore, RunStore
 
 console = Console(stderr=True)
@@ -172,8 +175,11 @@ def _run_experiment(exp: Experiment, run_dir: Path) -> Path:
     stage_hashes = {k: v.get("hash") for k, v in manifest.data["steps"].items()}
     for condition, model, in_context in eval_conditions(exp, stages):
         model_ref = checkpoints[model]
-        e_hash = sha256_obj({"model": stage_hashes.get(f"train:{model}", exp.model), "data": content_hash,
-                             "eval": exp.eval.model_dump(mode="json"), "in_context": in_context, "seed": exp.seed})
+        inputs = {"model": stage_hashes.get(f"train:{model}", exp.model), "data": content_hash,
+                  "eval": exp.eval.model_dump(mode="json"), "in_context": in_context, "seed": exp.seed}
+        if condition in BASELINES:  # their prompts start with the one-shot example: another example, another evaluation
+            inputs["one_shot"] = dataclasses.asdict(prompts.ONE_SHOT)
+        e_hash = sha256_obj(inputs)
         key = f"eval:{condition}"
         pred_path = store.predictions_path(condition)
         if manifest.done(key, e_hash) and pred_path.exists():

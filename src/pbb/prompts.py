@@ -73,6 +73,47 @@ def in_context(prompt: str, source: str) -> str:
     return f"{source.rstrip()}\n\n{prompt}"
 
 
+@dataclass(frozen=True)
+class Demonstration:
+    """One worked example of a program outside every build, shown to the base model in the graded format."""
+
+    name: str
+    source: str
+    input: str
+    output: str  # what the source returns on `input` (checked against the sandbox by the tests)
+    trace: str  # the generic trace of that execution (`pbb.data.traces.generic_trace`)
+
+
+ONE_SHOT = Demonstration(
+    name="wembly_5",
+    source="def wembly_5(x):\n    y = x + 3\n    return y * 2\n",
+    input="4",
+    output="14",
+    trace="y = x + 3   # y = 7\nreturn y * 2",
+)
+"""The baselines' one-shot example. The base model was never shown this lab's format (a CoT
+completion that restates the source, traces it and ends `Answer: <value>`), so without an
+example its CoT answers do not parse at all. The baselines (`zero_shot`, `in_context`) see
+this program first, asked and answered in the very format that is graded. It is in no
+build: an invented name has two or three syllables and two digits (`zorbix_17`), this one a
+single digit, and `pbb.evaluate.run.build_queries` refuses a build that holds its name or
+source. It is an integer program whatever the suite: it shows the format, not the task."""
+
+
+def with_one_shot(mode: str, prompt: str, *, show_source: bool) -> str:
+    """`prompt` after the one-shot example, asked and answered in `mode`'s graded format.
+
+    With `show_source` (the in-context baseline, whose prompt shows the program's source)
+    the example's source is shown before its question too, so the example has the
+    prompt's own layout.
+    """
+    ex = ONE_SHOT
+    demo = prompt_for(mode, ex.name, ex.input) + completion_for(mode, ex.output, source=ex.source, trace=ex.trace)
+    if show_source:
+        demo = in_context(demo, ex.source)
+    return f"{demo}\n\n{prompt}"
+
+
 def prompt_for(mode: str, name: str, input_text: str) -> str:
     if mode == "direct":
         return direct_prompt(name, input_text)

@@ -238,7 +238,12 @@ class Prediction:
 
 @dataclass
 class Cell:
-    """Accuracy of one (group, mode, distribution) with its cluster-bootstrap interval."""
+    """Accuracy of one (group, mode, distribution) with its cluster-bootstrap interval.
+
+    `group` is one of `pbb.schema.REPORTED_GROUPS`. Group `composed` has a cell of all its
+    programs (`parts` None) and one per kind of parts there is (`parts`: `with_io`, both
+    parts w/ IO; `mixed`; `without_io`, both w/o IO): every other cell has `parts` None.
+    """
 
     group: str
     mode: str
@@ -250,11 +255,15 @@ class Cell:
     accuracy: float
     ci: list
     pass_at_k: dict = field(default_factory=dict)
+    parts: str | None = None  # group composed only: what the programs' parts are; None = all the group's programs
 
 
 @dataclass
 class Effect:
-    """The PBB effect of one (mode, distribution): accuracy(w/o IO) - accuracy(control)."""
+    """The PBB effect of one (mode, distribution): accuracy(w/o IO) - accuracy(control).
+
+    The w/o IO side holds the w/o IO programs alone: composed programs are not in it.
+    """
 
     mode: str
     distribution: str
@@ -276,6 +285,7 @@ class ProgramResult:
     correct: int
     accuracy: float
     size_lines: int
+    parts: str | None = None  # group composed only: what the program's parts are (as in Cell)
 
 
 @dataclass

@@ -7,6 +7,12 @@ what it learned. Only parts a suite marks `meta["composable"]` (one int argument
 returning an int) are chained, so the inner part's output is always a valid input of
 the outer one. The composed source calls its parts by name, so the code the sandbox
 runs is the parts' sources followed by the composed one (`meta["full_source"]`).
+
+A composed program's `group` is `without_io` (it is built, trained and evaluated with
+them), but the metrics and the report put it in a group of its own, `composed`
+(`evaluation_group`), split by what its parts are (`composed_parts`: both w/ IO, mixed,
+both w/o IO): a chain of two w/ IO parts was never a test of PBB alone, and it must not
+move the headline PBB effect.
 """
 
 from __future__ import annotations
@@ -18,6 +24,31 @@ from pbb.programs.base import Program, ProgramSpec
 from pbb.programs.names import invented_names
 
 FAMILY = "composed"
+
+
+def is_composed(program: Program) -> bool:
+    """Whether a program is a composition of two others (`meta["composed_of"]`)."""
+    return bool(program.meta.get("composed_of"))
+
+
+def evaluation_group(program: Program) -> str:
+    """The group the metrics report a program in: `composed` for a composed program, else its own group."""
+    return FAMILY if is_composed(program) else program.group
+
+
+def composed_parts(program: Program, programs: dict[str, Program]) -> str | None:
+    """What a composed program's parts are: `with_io` (both), `without_io` (both), `mixed`; None if not composed.
+
+    A part that is not in `programs` or in another group (a hand-edited build) makes it
+    `unknown`, which the report shows as such rather than guessing.
+    """
+    ids = program.meta.get("composed_of")
+    if not ids:
+        return None
+    groups = {programs[i].group if i in programs else None for i in ids}
+    if groups == {"with_io"} or groups == {"without_io"}:
+        return groups.pop()
+    return "mixed" if groups == {"with_io", "without_io"} else "unknown"
 
 
 def is_composable(program: Program) -> bool:

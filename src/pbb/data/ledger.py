@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pbb import prompts
+from pbb.data.composition import evaluation_group
 from pbb.records import LEDGER_GROUPS, LEDGER_KINDS, Ledger, LedgerRow, Program, StageRecord
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def record_group(r: StageRecord, programs: dict[str, Program]) -> str:
     p = programs.get(r.program_id) if r.program_id is not None else None
     if p is None:
         return "external"
-    return "composed" if p.meta.get("composed_of") else p.group
+    return evaluation_group(p)
 
 
 def record_kind(r: StageRecord, programs: dict[str, Program]) -> str:

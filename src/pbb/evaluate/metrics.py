@@ -5,8 +5,11 @@ its inputs right), so intervals come from a **cluster bootstrap over programs**:
 resample draws programs with replacement and pools all their predictions; accuracy is
 the pooled ratio (correct / predictions) of the resample. The PBB effect
 accuracy(w/o IO) - accuracy(control) resamples the programs of each group
-independently. Every bootstrap is seeded by (experiment seed, cell), so metrics.json
-is reproducible and does not depend on the order cells are computed in.
+independently. Composed programs are reported as their own group, `composed` (all of
+them, then split by what their parts are), and are not in the PBB effect's w/o IO side:
+half of them may chain two w/ IO programs. Every bootstrap is seeded by (experiment
+seed, cell), so metrics.json is reproducible and does not depend on the order cells are
+computed in.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from pbb.config import Experiment
+from pbb.data.composition import composed_parts, evaluation_group
+from pbb.schema import COMPOSED_PARTS
 from pbb.seeds import bootstrap_rng
 from pbb.records import Cell, ConditionMetrics, Effect, Metrics, Prediction, Program, ProgramResult, SizeRow
 from pbb.store import RunStore
@@ -90,33 +95,62 @@ def _by_program(records: Iterable[Prediction]) -> dict[str, list[int]]:
     return acc
 
 
+def _group_of(r: Prediction, programs: dict[str, Program]) -> str:
+    """The reported group of a prediction: `composed` for a composed program (older files say `without_io`)."""
+    p = programs.get(r.program_id)
+    return evaluation_group(p) if p is not None else r.group
+
+
+def _cell(exp: Experiment, condition: str, group: str, mode: str, dist: str, recs: list[Prediction],
+          parts: str | None = None) -> Cell:
+    per = _by_program(recs)
+    c, t = zip(*per.values())
+    correct = sum(c)
+    key = (group, mode, dist) if parts is None else (group, mode, dist, parts)
+    return Cell(
+        group=group, mode=mode, distribution=dist, n=len(recs), n_programs=len(per),
+        correct=correct, unparsed=sum(not r.parsed for r in recs),
+        accuracy=correct / len(recs),
+        ci=cluster_bootstrap_ci(c, t, n_boot=exp.eval.n_bootstrap, confidence=exp.eval.confidence,
+                                rng=bootstrap_rng(exp.seed, condition, *key)),
+        pass_at_k=_per_item_pass_at_k(recs), parts=parts,
+    )
+
+
 def condition_metrics(exp: Experiment, records: list[Prediction], programs: dict[str, Program], condition: str) -> ConditionMetrics:
-    """cells, pbb_effect, per_program and by_size for one condition's predictions."""
+    """cells, pbb_effect, per_program and by_size for one condition's predictions.
+
+    Composed programs are a group of their own (`composed`), with a cell of all of them
+    and one per kind of parts (`pbb.data.composition.composed_parts`); the PBB effect
+    compares the w/o IO programs alone with the control.
+    """
     cfg = exp.eval
     cells_in: dict[tuple[str, str, str], list[Prediction]] = defaultdict(list)
     for r in records:
-        cells_in[(r.group, r.mode, r.distribution)].append(r)
+        cells_in[(_group_of(r, programs), r.mode, r.distribution)].append(r)
+    # the configured group order, composed programs right after the w/o IO ones they are evaluated with
+    preferred = tuple(x for g in cfg.groups for x in ((g, "composed") if g == "without_io" else (g,)))
 
     def order(key: tuple[str, str, str]) -> tuple:
         g, m, d = key
         pos = lambda xs, x: xs.index(x) if x in xs else len(xs)  # noqa: E731
-        return (pos(cfg.groups, g), g, pos(cfg.modes, m), m, pos(cfg.distributions, d), d)
+        return (pos(preferred, g), g, pos(cfg.modes, m), m, pos(cfg.distributions, d), d)
+
+    def parts_of(pid: str) -> str | None:
+        p = programs.get(pid)
+        return composed_parts(p, programs) if p is not None else None
 
     cells = []
     for key in sorted(cells_in, key=order):
         g, m, d = key
         recs = cells_in[key]
-        per = _by_program(recs)
-        c, t = zip(*per.values())
-        correct = sum(c)
-        cells.append(Cell(
-            group=g, mode=m, distribution=d, n=len(recs), n_programs=len(per),
-            correct=correct, unparsed=sum(not r.parsed for r in recs),
-            accuracy=correct / len(recs),
-            ci=cluster_bootstrap_ci(c, t, n_boot=cfg.n_bootstrap, confidence=cfg.confidence,
-                                    rng=bootstrap_rng(exp.seed, condition, *key)),
-            pass_at_k=_per_item_pass_at_k(recs),
-        ))
+        cells.append(_cell(exp, condition, g, m, d, recs))
+        if g == "composed":
+            by_parts: dict[str, list[Prediction]] = defaultdict(list)
+            for r in recs:
+                by_parts[parts_of(r.program_id) or "unknown"].append(r)
+            for parts in sorted(by_parts, key=lambda x: (COMPOSED_PARTS.index(x) if x in COMPOSED_PARTS else len(COMPOSED_PARTS), x)):
+                cells.append(_cell(exp, condition, g, m, d, by_parts[parts], parts=parts))
 
     effects = []
     modes_dists = sorted({(m, d) for _, m, d in cells_in}, key=lambda md: order(("without_io", *md)))
@@ -143,6 +177,7 @@ def condition_metrics(exp: Experiment, records: list[Prediction], programs: dict
             per_program.append(ProgramResult(
                 program_id=pid, name=prog.name if prog else "", group=g, family=prog.family if prog else "",
                 mode=m, distribution=d, n=t, correct=c, accuracy=c / t, size_lines=size,
+                parts=parts_of(pid) if g == "composed" else None,
             ))
             # pooled over distributions (the contract's by_size has no distribution column)
             acc = by_size_acc[(g, m, size)]

@@ -1,5 +1,9 @@
 """Running one evaluation: programs x inputs x modes x samples -> predictions-<condition>.jsonl.
 
+A prediction's `group` is the one the metrics report (`composed` for a composed program,
+which is evaluated with the w/o IO group). The baselines ask the base model after a
+one-shot example in the graded format (`pbb.prompts.ONE_SHOT`): it never saw the format.
+
 The work list is a pure function of (config, data), in a fixed order: mode, group,
 program (file order), distribution, input (file order), sample. It is cut into chunks
 at fixed positions; each chunk is generated as one backend call and appended to the
@@ -20,7 +24,7 @@ from typing import Any
 
 from pbb import prompts
 from pbb.config import Experiment
-from pbb.data.composition import executable_source
+from pbb.data.composition import evaluation_group, executable_source
 from pbb.errors import PbbError
 from pbb.evaluate.backends import GenerationBackend, get_backend, stops_for_mode
 from pbb.prompts import grade
@@ -55,11 +59,28 @@ def load_data(data_dir: str | os.PathLike) -> tuple[list[Program], dict[tuple[st
     return data.read_programs(), data.examples_by_key()
 
 
+def check_one_shot(programs: list[Program]) -> None:
+    """Raise PbbError when the baselines' one-shot example (`pbb.prompts.ONE_SHOT`) is a program of the build."""
+    ex = prompts.ONE_SHOT
+    for p in programs:
+        if p.name == ex.name or p.source.strip() == ex.source.strip():
+            raise PbbError(
+                f"program {p.id} ({p.name}) of the build is the baselines' one-shot example {ex.name}; "
+                "rename it (the example must be a program the build does not hold)"
+            )
+
+
 def build_queries(
     exp: Experiment, programs: list[Program], examples: dict[tuple[str, str], list[Example]], *, in_context: bool,
-    cap: int | None = None,
+    cap: int | None = None, one_shot: bool = False,
 ) -> tuple[list[Query], list[str]]:
-    """The ordered work list, and warnings about empty groups or distributions."""
+    """The ordered work list, and warnings about empty groups or distributions.
+
+    `one_shot` (the baselines) puts `pbb.prompts.ONE_SHOT`, asked and answered in the
+    graded format, before every prompt.
+    """
+    if one_shot:
+        check_one_shot(programs)
     warnings: list[str] = []
     by_group: dict[str, list[Program]] = defaultdict(list)
     for p in programs:
@@ -82,6 +103,8 @@ def build_queries(
                         if in_context:
                             # a composed program's callees are part of what the model must see
                             text = prompts.in_context(text, executable_source(prog))
+                        if one_shot:
+                            text = prompts.with_one_shot(mode, text, show_source=in_context)
                         queries.append(Query(prog, mode, dist, ex, text))
     for dist, k in missing.items():
         warnings.append(f"{k} evaluated program(s) have no {dist!r} inputs in examples.jsonl")
@@ -143,14 +166,17 @@ def run_eval(
     """Evaluate `model_ref` on the configured groups x distributions x modes; return all predictions.
 
     Appends to `out_path` (predictions-<condition>.jsonl) chunk by chunk and resumes from it.
-    `backend` overrides the configured one (tests pass a ready backend).
+    A baseline condition (`zero_shot`, `in_context`) asks every prompt after the one-shot
+    example `pbb.prompts.ONE_SHOT`. `backend` overrides the configured one (tests pass a
+    ready backend).
     """
     out_path = Path(out_path)
     cfg = exp.eval
     programs, examples = load_data(data_dir)
     baseline = condition in BASELINES
     cap = cfg.baseline_inputs_per_program if baseline else None
-    queries, warnings = build_queries(exp, programs, examples, in_context=in_context, cap=cap)
+    # the base model has never seen the graded format: the baselines get a one-shot example of it
+    queries, warnings = build_queries(exp, programs, examples, in_context=in_context, cap=cap, one_shot=baseline)
     for w in warnings:
         console.print(f"[yellow]warning ({condition}):[/yellow] {w}", highlight=False)
     n = cfg.n_samples
@@ -188,7 +214,7 @@ def run_eval(
                 for s, completion in enumerate(completions):
                     g = grade(q.program, mode, completion, q.example.output)
                     lines.append(Prediction(
-                        program_id=q.program.id, group=q.program.group, mode=mode, distribution=q.distribution,
+                        program_id=q.program.id, group=evaluation_group(q.program), mode=mode, distribution=q.distribution,
                         input=q.example.input, prompt=q.prompt, completion=completion, answer=g.answer,
                         expected=q.example.output, parsed=g.parsed, correct=g.correct, sample=s,
                     ))

@@ -9,7 +9,7 @@ outputs), so any model lm-eval can load is asked what pbb asked its own:
 
 One task per (mode, group), `pbb_<run>_<mode>_<group>`, and a group `pbb_<run>` with
 all of them (`--in-context` exports the baseline that shows the source in the prompt,
-as `..._in_context`). Every task is greedy `generate_until`:
+as `..._in_context`, each prompt after the baselines' one-shot example, as pbb asks it). Every task is greedy `generate_until`:
 
 - direct: stops at the line end, like pbb; CoT: lm-eval stops at EOS or `max_gen_toks`,
   and the filter cuts at the end of the first `Answer:` line, pbb's CoT stop rule (a
@@ -110,7 +110,8 @@ def export_lm_eval(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, in
     if not store.data.programs_path.exists():
         raise PbbError(f"{run_dir}: no data/programs.jsonl; run the data step first (`pbb run` or `pbb data`)")
     programs, examples = store.data.read_programs(), store.data.examples_by_key()
-    queries, warnings = build_queries(exp, programs, examples, in_context=in_context)
+    # the in-context baseline's items, as pbb asks them: after the one-shot example
+    queries, warnings = build_queries(exp, programs, examples, in_context=in_context, one_shot=in_context)
     if not queries:
         raise PbbError(f"{run_dir}: the config's eval.groups x eval.distributions select no items to export")
     prefix = "pbb_" + _slug(name or exp.name) + ("_in_context" if in_context else "")

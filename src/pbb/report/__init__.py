@@ -3,7 +3,9 @@ and `pbb compare` (see `pbb.report.compare`).
 
 - `load`: read a run directory through the run store (`RunData`, `load_run`);
 - `format`: how numbers, intervals, labels, tables and stages print (shared with compare and plots);
-- `sections`: the report's sections and the sentence that reads a PBB effect;
+- `provenance`: the sections that say what was run (summary, exposures, timings, data);
+- `sections`: the results sections (headline, accuracy, training, per program);
+- `reading`: what the w/o IO programs were trained on (the ledger) and the sentence that reads a PBB effect;
 - `markdown`: the sections assembled into report.md; `plots`: the figures.
 """
 

@@ -31,7 +31,7 @@ from pbb.report.format import (
     stages_text,
 )
 from pbb.report.load import RunData, load_run
-from pbb.report.sections import ledger_group_label, ledger_groups
+from pbb.report.provenance import ledger_group_label, ledger_groups
 
 if TYPE_CHECKING:
     from pbb.records import Cell, Effect
@@ -45,7 +45,7 @@ def _final(run: RunData) -> tuple[dict[tuple[str, str, str], Cell], dict[tuple[s
     cond = run.conditions.get("final")
     if cond is None:
         return {}, {}
-    return ({(c.group, c.mode, c.distribution): c for c in cond.cells},
+    return ({(c.group, c.mode, c.distribution): c for c in cond.cells if c.parts is None},  # a composed split is not its group
             {(e.mode, e.distribution): e for e in cond.pbb_effect})
 
 

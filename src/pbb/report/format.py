@@ -25,12 +25,15 @@ GROUP_LABEL = {"with_io": "w/ IO", "without_io": "w/o IO", "control": "control",
 KIND_LABEL = {"code_doc": "code docs", "nl_doc": "NL docs", "direct": "direct", "cot_with_source": "CoT + source",
               "cot_without_source": "CoT, no source"}
 """The exposure ledger's record kinds (`pbb.records.LEDGER_KINDS`) as table headers."""
+PARTS_LABEL = {"with_io": "composed of two w/ IO", "mixed": "composed of w/ IO + w/o IO", "without_io": "composed of two w/o IO",
+               "unknown": "composed, parts unknown"}
+"""A composed cell's row (`pbb.records.Cell.parts`): what its programs' two parts are."""
 MODE_LABEL = {"direct": "direct", "cot": "CoT"}
 DIST_LABEL = {"test": "test", "shifted": "shifted"}
 CONDITION_LABEL = {
     "final": "after training",
-    "zero_shot": "zero-shot (base model, name only)",
-    "in_context": "in-context (base model, source in the prompt)",
+    "zero_shot": "zero-shot (base model, name only; one-shot example of the format)",
+    "in_context": "in-context (base model, source in the prompt; one-shot example of the format)",
 }
 
 # ---------------------------------------------------------------- numbers
@@ -120,6 +123,12 @@ def plural(n: Any, noun: str) -> str:
     return f"{num} {noun}" if n == 1 else f"{num} {noun}s"
 
 
+def mapping(d: Any, key: str) -> dict[str, Any]:
+    """`d[key]` when it is a mapping, else {} (a config or manifest from another version is read defensively)."""
+    v = d.get(key) if isinstance(d, dict) else None
+    return v if isinstance(v, dict) else {}
+
+
 # ---------------------------------------------------------------- text and tables
 
 
@@ -174,6 +183,13 @@ def dist_label(dist: str) -> str:
 
 def group_label(group: str) -> str:
     return GROUP_LABEL.get(group, str(group))
+
+
+def row_label(group: str, parts: str | None = None) -> str:
+    """A group's row in a table: 'w/o IO', 'composed', or a composed split: 'composed of two w/ IO'."""
+    if parts is None:
+        return group_label(group)
+    return PARTS_LABEL.get(parts, f"{group_label(group)}, parts {parts}")
 
 
 def condition_label(cond: str, trained: bool = True) -> str:

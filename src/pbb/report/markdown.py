@@ -1,4 +1,4 @@
-"""Assemble `report.md` from its sections (`pbb.report.sections`).
+"""Assemble `report.md` from its sections (`pbb.report.provenance`: what was run; `pbb.report.sections`: the results).
 
 The report is written for a reader who has 20 seconds: what was run and what each group
 was trained on (the exposure ledger), then the PBB effect with its interval and a
@@ -13,16 +13,8 @@ from __future__ import annotations
 
 from pbb.report.format import escape
 from pbb.report.load import RunData
-from pbb.report.sections import (
-    accuracy_section,
-    data_section,
-    exposure_section,
-    headline_section,
-    per_program_section,
-    summary_section,
-    timings_section,
-    training_section,
-)
+from pbb.report.provenance import data_section, exposure_section, summary_section, timings_section
+from pbb.report.sections import accuracy_section, headline_section, per_program_section, training_section
 
 
 def render_report(run: RunData, plots: dict[str, str]) -> str:

@@ -28,7 +28,7 @@ from pbb.report.format import (
     short_label,
 )
 from pbb.report.load import log_points
-from pbb.schema import BASELINES, GROUPS
+from pbb.schema import BASELINES, REPORTED_GROUPS
 
 if TYPE_CHECKING:
     from pbb.records import Metrics
@@ -122,14 +122,14 @@ def plot_accuracy(metrics: Metrics, path: Path, trained: bool = True) -> Path | 
     panels = mode_dists(all_cells)
     if not panels:
         return None
-    groups = ordered((x.group for x in all_cells), GROUPS)
+    groups = ordered((x.group for x in all_cells), REPORTED_GROUPS)
     fig = Figure(figsize=(max(4.5, 3.6 * len(panels)), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     width = 0.8 / max(1, len(cells))
     handles: dict[str, Any] = {}  # one legend entry per condition, whichever panel drew it
     for ax, (mode, dist) in zip(axes, panels):
         for j, (cond, cs) in enumerate(cells.items()):
-            by_group = {x.group: x for x in cs if x.mode == mode and x.distribution == dist}
+            by_group = {x.group: x for x in cs if x.mode == mode and x.distribution == dist and x.parts is None}
             xs, ys, lo, hi = [], [], [], []
             for i, g in enumerate(groups):
                 x = by_group.get(g)

@@ -91,11 +91,14 @@ def side_for(finding: Finding, m: Measure, seeds: list[int], results: dict[str, 
         slots = []
         for g in metric.groups:
             family = None if g == "control" else metric.family  # the control side stays the chance baseline
+            # composed programs are the metrics' group `composed` (runs of older versions: without_io)
+            groups = {g, "composed"} if family == "composed" else {g}
+            parts = metric.parts if family == "composed" else None
             rows = [(r.program_keys.get(p.program_id, p.program_id), p.correct, p.n) for p in cond.per_program
-                    if p.group == g and p.mode == metric.mode and p.distribution == metric.distribution
-                    and (family is None or p.family == family)]
+                    if p.group in groups and p.mode == metric.mode and p.distribution == metric.distribution
+                    and (family is None or p.family == family) and (parts is None or p.parts == parts)]
             if not rows:
-                what = f"{g} programs" + (f" of family {family!r}" if family else "")
+                what = f"{g} programs" + (f" of family {family!r}" if family else "") + (f" with parts {parts!r}" if parts else "")
                 raise ValueError(f"run {m.arm}-s{seed} has no {what} evaluated in {metric.mode}/{metric.distribution}")
             slots.append(Slot.of(rows))
         per_seed[seed] = tuple(slots)

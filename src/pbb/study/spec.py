@@ -70,13 +70,18 @@ class MetricSpec(Strict):
     mode: Mode = "cot"
     distribution: EvalDistribution = "test"
     group: Group | None = Field(None, description="accuracy only: which group (default without_io).")
-    family: str | None = Field(None, description="Only programs of this family (e.g. composed); for pbb_effect, on the w/o IO side.")
+    family: str | None = Field(None, description="Only programs of this family; for pbb_effect, on the w/o IO side. `composed`: "
+                                                  "the composed programs (group composed of the metrics, evaluated with without_io).")
+    parts: Literal["with_io", "mixed", "without_io"] | None = Field(
+        None, description="family composed only: the composed programs whose parts are both w/ IO, mixed, or both w/o IO (None = all).")
     condition: str = Field("final", description="Which evaluation of the run (final, a stage name, zero_shot, in_context).")
 
     @model_validator(mode="after")
     def _check(self) -> MetricSpec:
         if self.kind == "pbb_effect" and self.group is not None:
             raise ValueError("`group` is for kind accuracy; a pbb_effect always compares without_io with control")
+        if self.parts is not None and self.family != "composed":
+            raise ValueError("`parts` is for family composed: it says what the composed programs' parts are")
         return self
 
     @property
@@ -90,6 +95,8 @@ class MetricSpec(Strict):
         text = f"{what}, {mode_label(self.mode)}, {dist_label(self.distribution)} inputs"
         if self.family:
             text += f", {self.family} programs"
+        if self.parts:
+            text += f" (parts {'mixed' if self.parts == 'mixed' else 'both ' + group_label(self.parts)})"
         return text + ("" if self.condition == "final" else f", condition {self.condition}")
 
 
@@ -102,6 +109,7 @@ class Measure(Strict):
     distribution: EvalDistribution | None = None
     group: Group | None = None
     family: str | None = None
+    parts: Literal["with_io", "mixed", "without_io"] | None = None
     condition: str | None = None
 
     def metric(self, default: MetricSpec) -> MetricSpec:

@@ -12,14 +12,12 @@ import pytest
 from pbb.errors import PbbError
 from pbb.io import read_json, read_jsonl
 from pbb.programs import SUITES, get_suite
-from pbb.programs.corpus import (
-    family_of,
-    import_corpus,
-    literal,
-    mutate,
-    rename_function,
-    resolve_path,
-)
+from pbb.data.corpus_describe import family_of
+from pbb.data.corpus_import import import_corpus
+from pbb.data.mutation import mutate
+from pbb.data.normalise import literal
+from pbb.programs.corpus import resolve_path
+from pbb.programs.names import rename_function
 
 GOOD = [
     {"code": "def f(nums):\n    out = []\n    for n in nums:\n        out.append(n * 2)\n    return out",
@@ -174,6 +172,22 @@ def test_suite_serves_validated_pools_per_split(tmp_path):
             pool = {e["input"] for e in examples if e["program_id"] == pid and e["distribution"] == split}
             assert all(spec.sample_input(rng, split) in pool for _ in range(10))
     assert len(suite.generate(opts, random.Random(0), 99)) == 4  # fewer when the corpus has fewer
+
+
+def test_no_two_functions_share_an_invented_name(tmp_path, monkeypatch):
+    """Neither the import nor the suite hands out a name twice, even when the name generator repeats itself."""
+    import itertools
+
+    import pbb.programs.names
+
+    repeating = itertools.cycle(["zorb_11", "zorb_11", "blix_22", "blix_22", "quon_33", "quon_33", "trel_44",
+                                 "trel_44", "mave_55", "mave_55", "dosk_66", "dosk_66", "fint_77", "fint_77"])
+    monkeypatch.setattr(pbb.programs.names, "invented_name", lambda rng: next(repeating))
+    _, programs, _ = _import(tmp_path, GOOD, name="imp")
+    assert len({p["name"] for p in programs}) == len(GOOD)
+    suite = get_suite("corpus")
+    specs = suite.generate(suite.options({"path": str(tmp_path / "imp")}), random.Random(0), len(GOOD))
+    assert len({s.program.name for s in specs}) == len(GOOD)
 
 
 def test_missing_corpus_names_the_option(tmp_path, monkeypatch):

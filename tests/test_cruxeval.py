@@ -198,6 +198,17 @@ def test_sampled_run_resumes_to_the_same_bytes(tmp_path) -> None:
     assert other.calls == 9
 
 
+def test_a_damaged_predictions_file_is_a_user_error(tmp_path) -> None:
+    src = _records(tmp_path, 4)
+    kw = {"model": "x", "mode": "direct", "batch_size": 1, "temperature": 0}  # chunks of 4 records
+    eval_corpus(src, out_dir=tmp_path / "o", backend=SampledBackend(_answers), **kw)
+    pred = tmp_path / "o" / "predictions.jsonl"
+    lines = pred.read_text().splitlines(keepends=True)
+    pred.write_text(lines[0] + "{broken\n" + "".join(lines[2:]))
+    with pytest.raises(PbbError, match="corrupt"):
+        eval_corpus(src, out_dir=tmp_path / "o", backend=SampledBackend(_answers), **kw)
+
+
 def test_cot_reads_the_tagged_assertion(tmp_path) -> None:
     def cot(prompt: str, sample: int) -> str:
         i = int(re.findall(r"return x \+ (\d+)", prompt)[-1])

@@ -64,7 +64,7 @@ NONDETERMINISTIC = [
 
 def _import_in_process(src: Path, out: Path, hash_seed: str) -> None:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(SRC)}
-    code = ("import sys; from pbb.programs.corpus import import_corpus; "
+    code = ("import sys; from pbb.data.corpus_import import import_corpus; "
             "import_corpus(sys.argv[1], sys.argv[2], progress=False)")
     subprocess.run([sys.executable, "-c", code, str(src), str(out)], env=env, check=True, timeout=600)
 

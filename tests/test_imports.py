@@ -74,3 +74,14 @@ def test_backend_imports_go_one_way():
     for path in sorted(backends.glob("*_backend.py")):
         own = {m for m in _imports(path) if m.startswith("pbb.evaluate")}
         assert own == {"pbb.evaluate.backends.base"}, f"{path.name} imports {sorted(own)}"
+
+
+def test_the_data_layer_imports_no_suite_module():
+    """The data layer works on any suite through the registry: none of its modules imports a suite's own module."""
+    from pbb.programs import SUITES
+
+    suites = {cls.__module__ for cls in SUITES.values()}
+    assert "pbb.programs.corpus" in suites
+    for path in sorted((REPO / "src" / "pbb" / "data").glob("*.py")):
+        bad = _imports(path) & suites
+        assert not bad, f"pbb/data/{path.name} imports {sorted(bad)}"

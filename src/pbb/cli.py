@@ -147,7 +147,7 @@ def import_corpus(
     n_inputs: Annotated[int, typer.Option(help="Distinct inputs wanted per function (the given one included).")] = 8,
 ) -> None:
     """Import real Python functions (untrusted: run only in the sandbox), mutate inputs, keep what runs."""
-    from pbb.programs.corpus import import_corpus as _import
+    from pbb.data.corpus_import import import_corpus as _import
 
     summary = _import(file, out_dir, seed=seed, n_inputs=n_inputs)
     out.print(summary.get("summary_line", summary))

@@ -179,13 +179,7 @@ class DataStore:
     def write(self, programs: list[Program], examples: list[Example], stages: dict[str, list[StageRecord]],
               ledger: Ledger, manifest: dict[str, Any]) -> dict[str, Any]:
         """Write a build atomically; the manifest goes last, so a killed build never looks finished."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.manifest_path.unlink()  # the directory is "unfinished" until the new manifest lands
-        for leftover in [*self.root.glob(".*.tmp"), *self.root.glob("stages/.*.tmp")]:  # temp files of a killed build
-            leftover.unlink(missing_ok=True)
-        write_records(self.programs_path, programs)
-        write_records(self.examples_path, examples)
+        self._write_programs(programs, examples)
         self.stages_dir.mkdir(exist_ok=True)
         for name, recs in stages.items():
             write_records(self.stage_path(name), recs)
@@ -193,7 +187,24 @@ class DataStore:
             if stale.stem not in stages:
                 stale.unlink()
         self.write_ledger(ledger)
-        manifest = {**manifest, "content_hash": sha256_files(self.content_paths(stages))}
+        return self._write_manifest(manifest, self.content_paths(stages))
+
+    def write_import(self, programs: list[Program], examples: list[Example], manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write a corpus import (`pbb import-corpus`: no stages, no ledger) the same way, the manifest last."""
+        self._write_programs(programs, examples)
+        return self._write_manifest(manifest, self.content_paths([], ledger=False))
+
+    def _write_programs(self, programs: list[Program], examples: list[Example]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.manifest_path.unlink()  # the directory is "unfinished" until the new manifest lands
+        for leftover in [*self.root.glob(".*.tmp"), *self.root.glob("stages/.*.tmp")]:  # temp files of a killed write
+            leftover.unlink(missing_ok=True)
+        write_records(self.programs_path, programs)
+        write_records(self.examples_path, examples)
+
+    def _write_manifest(self, manifest: dict[str, Any], covered: list[Path]) -> dict[str, Any]:
+        manifest = {**manifest, "content_hash": sha256_files(covered)}
         write_json(self.manifest_path, manifest)
         return manifest
 

@@ -12,8 +12,9 @@ Two protocols (`PROTOCOLS`):
   default. Its numbers are not CRUXEval's.
 
 Answers are graded by `pbb.prompts.grade_answer` (literal_eval, value equality), never run.
-Predictions (one line per record and sample) are appended in fixed chunks of records,
-so a killed run resumes where it stopped and gives the bytes of an uninterrupted one.
+Predictions (one line per record and sample) are appended in fixed chunks of records
+(`pbb.evaluate.chunks`), so a killed run resumes where it stopped and gives the bytes of an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from pbb import prompts
 from pbb.errors import PbbError
 from pbb.evaluate import cruxeval
 from pbb.evaluate.backends import COT_STOP, Stop, get_backend
+from pbb.evaluate.chunks import ChunkedPredictions
 from pbb.prompts import Grade, grade_answer
 from pbb.progress import ProgressBar
 from pbb.evaluate.score import pass_at_k_summary
-from pbb.io import dumps, read_jsonl, write_json, write_jsonl
+from pbb.io import read_jsonl, write_json
 
 console = Console(stderr=True)
 
@@ -225,7 +227,13 @@ def eval_corpus(
     out_dir.mkdir(parents=True, exist_ok=True)
     pred_path = out_dir / "predictions.jsonl"
     chunk = 4 * batch_size if n == 1 else max(1, (4 * batch_size) // n)  # records per backend call
-    done = _resume(pred_path, records, chunk, settings)
+    starts = range(0, len(records), chunk)
+    predictions = ChunkedPredictions(
+        pred_path, [[(r["id"], s) for r in records[start : start + chunk] for s in range(n)] for start in starts],
+        key=lambda line: (line.get("id"), line.get("sample", 0)),
+        read=lambda p: read_jsonl(p, skip_truncated_tail=True), to_json=lambda line: line,
+    )
+    done, first = _resume(predictions, settings)
     write_json(_settings_path(pred_path), settings)
     t0 = time.perf_counter()
     tokens, prompt_tokens, n_new = 0, 0, len(records) * n - len(done)
@@ -236,25 +244,25 @@ def eval_corpus(
         tok0, ptok0 = getattr(backend, "tokens_generated", 0), getattr(backend, "prompt_tokens", 0)
         rows = 1 if temperature <= 0 else n  # what the backend reports progress in
         desc = f"CRUXEval-O {protocol}/{mode}" + (f" x{n}" if n > 1 else "")
-        with ProgressBar(desc, len(records) * rows, len(done) // n * rows) as bar, \
-                open(pred_path, "a", encoding="utf-8") as f:
-            for start in range(len(done) // n, len(records), chunk):
-                batch = records[start : start + chunk]
-                outs = backend.generate(
-                    [proto.prompt(r["code"], r["input"], mode) for r in batch], max_new_tokens=max_new,
-                    stop=proto.stop[mode], temperature=temperature, top_p=top_p, n=n, seed=seed,
-                    progress=bar.advance,
-                )
-                lines = []
-                for r, completions in zip(batch, outs):
-                    for s, completion in enumerate(completions):
-                        g = grade_answer(None, proto.extract(mode, completion, r["input"]), r["output"])
-                        lines.append({"id": r["id"], "protocol": protocol, "mode": mode, "sample": s, "input": r["input"],
-                                      "completion": completion, "answer": g.answer, "expected": r["output"],
-                                      "parsed": g.parsed, "correct": g.correct})
-                f.write("".join(dumps(x) + "\n" for x in lines))
-                f.flush()
-                os.fsync(f.fileno())
+
+        def generate(i: int) -> list[dict[str, Any]]:
+            batch = records[starts[i] : starts[i] + chunk]
+            outs = backend.generate(
+                [proto.prompt(r["code"], r["input"], mode) for r in batch], max_new_tokens=max_new,
+                stop=proto.stop[mode], temperature=temperature, top_p=top_p, n=n, seed=seed,
+                progress=bar.advance,  # the bar below
+            )
+            lines = []
+            for r, completions in zip(batch, outs):
+                for s, completion in enumerate(completions):
+                    g = grade_answer(None, proto.extract(mode, completion, r["input"]), r["output"])
+                    lines.append({"id": r["id"], "protocol": protocol, "mode": mode, "sample": s, "input": r["input"],
+                                  "completion": completion, "answer": g.answer, "expected": r["output"],
+                                  "parsed": g.parsed, "correct": g.correct})
+            return lines
+
+        with ProgressBar(desc, len(records) * rows, len(done) // n * rows) as bar:
+            for lines in predictions.append(first, generate):
                 done.extend(lines)
                 bar.update(len(done) // n * rows)
         tokens = getattr(backend, "tokens_generated", 0) - tok0
@@ -282,26 +290,18 @@ def eval_corpus(
 _KEEP_SETTINGS = ("protocol", "mode", "n_samples", "temperature", "top_p", "max_new_tokens", "seed")
 
 
-def _resume(pred_path: Path, records: list[dict[str, str]], chunk: int, settings: dict[str, Any]) -> list[dict]:
-    """Predictions of whole chunks already written for these records and settings (else none)."""
-    if not pred_path.exists():
-        return []
-    old = read_jsonl(pred_path, skip_truncated_tail=True)
-    meta = _settings_path(pred_path)
-    n = settings["n_samples"]
+def _resume(predictions: ChunkedPredictions, settings: dict[str, Any]) -> tuple[list[dict], int]:
+    """Predictions of the whole chunks already written for these records and settings, and how many
+    chunks; a file of other settings or other records is started over."""
+    meta = _settings_path(predictions.path)
     same = meta.exists() and {k: json.loads(meta.read_text()).get(k) for k in _KEEP_SETTINGS} == settings
-    keep_records = min(len(old) // n, len(records))
-    if keep_records < len(records):
-        keep_records = (keep_records // chunk) * chunk
-    keep = keep_records * n
-    want = [(r["id"], s) for r in records[:keep_records] for s in range(n)]
-    if not same or [(o.get("id"), o.get("sample", 0)) for o in old[:keep]] != want:
-        console.print(f"[dim]{pred_path} is from another run; starting over[/dim]")
-        keep = 0
-    kept = old[:keep]
-    if keep != len(old) or not pred_path.read_bytes().endswith(b"\n"):
-        write_jsonl(pred_path, kept)
-    return kept
+    resumed = predictions.resume() if same else None
+    if resumed is None:
+        if predictions.path.exists():
+            console.print(f"[dim]{predictions.path} is from another run; starting over[/dim]")
+            predictions.restart()
+        return [], 0
+    return resumed
 
 
 def _settings_path(pred_path: Path) -> Path:

@@ -7,7 +7,7 @@ one-shot example in the graded format (`pbb.prompts.ONE_SHOT`): it never saw the
 The work list is a pure function of (config, data), in a fixed order: mode, group,
 program (file order), distribution, input (file order), sample. It is cut into chunks
 at fixed positions; each chunk is generated as one backend call and appended to the
-predictions file with a flush. A killed evaluation therefore leaves whole chunks (and
+predictions file with a flush (`pbb.evaluate.chunks`). A killed evaluation therefore leaves whole chunks (and
 perhaps one truncated line): a rerun keeps the whole chunks, drops the rest and goes
 on from the next chunk boundary, so its batches, and so its bytes, are those of an
 uninterrupted run.
@@ -27,12 +27,12 @@ from pbb.config import Experiment
 from pbb.data.composition import evaluation_group, executable_source
 from pbb.errors import PbbError
 from pbb.evaluate.backends import GenerationBackend, get_backend, stops_for_mode
+from pbb.evaluate.chunks import ChunkedPredictions
 from pbb.prompts import grade
-from pbb.io import dumps
 from pbb.schema import BASELINES
 from pbb.progress import ProgressBar, console
 from pbb.records import Example, Prediction, Program
-from pbb.store import DataStore, read_records, write_records
+from pbb.store import DataStore, read_records
 
 CHUNK_BATCHES = 4
 """Prompts per chunk = this x eval.batch_size: enough for length-sorting to pay off,
@@ -126,31 +126,14 @@ def _key(q: Query, sample: int) -> tuple:
     return (q.program.id, q.mode, q.distribution, q.example.input, q.prompt, sample)
 
 
-def _resume(out_path: Path, queries: list[Query], bounds: list[tuple[int, int]], n: int) -> tuple[list[Prediction], int]:
-    """Records of the whole chunks already written, and the index of the first chunk to do."""
-    if not out_path.exists():
-        return [], 0
-    try:
-        old = read_records(out_path, Prediction, skip_truncated_tail=True)
-    except PbbError as e:  # a damaged line before the last
-        raise PbbError(f"{out_path} is corrupt ({str(e).removeprefix(str(out_path)).strip()}); delete it to evaluate afresh") from None
-    kept: list[Prediction] = []
-    chunk = 0
-    for start, end in bounds:
-        want = [_key(q, s) for q in queries[start:end] for s in range(n)]
-        got = old[len(kept) : len(kept) + len(want)]
-        if len(got) < len(want):
-            break
-        if [tuple(getattr(r, f) for f in KEY_FIELDS) for r in got] != want:
-            raise PbbError(
-                f"{out_path} holds predictions of a different evaluation (other data, config or order); "
-                "delete it or use another condition"
-            )
-        kept.extend(got)
-        chunk += 1
-    if len(kept) != len(old) or out_path.stat().st_size and not out_path.read_bytes().endswith(b"\n"):
-        write_records(out_path, kept)  # drop a partial chunk / truncated line, atomically
-    return kept, chunk
+def _predictions_file(out_path: Path, queries: list[Query], bounds: list[tuple[int, int]], n: int) -> ChunkedPredictions:
+    """The predictions file, its chunks keyed by what a kept prediction must match to count as done."""
+    return ChunkedPredictions(
+        out_path, [[_key(q, s) for q in queries[start:end] for s in range(n)] for start, end in bounds],
+        key=lambda r: tuple(getattr(r, f) for f in KEY_FIELDS),
+        read=lambda path: read_records(path, Prediction, skip_truncated_tail=True),
+        to_json=Prediction.to_json,
+    )
 
 
 def run_eval(
@@ -181,10 +164,15 @@ def run_eval(
         console.print(f"[yellow]warning ({condition}):[/yellow] {w}", highlight=False)
     n = cfg.n_samples
     bounds = _chunks(queries, CHUNK_BATCHES * cfg.batch_size)
-    records, first = _resume(out_path, queries, bounds, n)
+    predictions = _predictions_file(out_path, queries, bounds, n)
+    resumed = predictions.resume()
+    if resumed is None:
+        raise PbbError(f"{out_path} holds predictions of a different evaluation (other data, config or order); "
+                       "delete it or use another condition")
+    records, first = resumed
     if not queries:
         console.print(f"[yellow]{condition}: nothing to evaluate[/yellow] (no programs/inputs match eval.groups and eval.distributions)")
-        write_records(out_path, [])
+        predictions.restart()
         return []
     if first == len(bounds):
         console.print(f"[dim]{condition}: all {len(records)} predictions already in {out_path}[/dim]")
@@ -196,33 +184,33 @@ def run_eval(
     greedy = cfg.temperature <= 0
     rows_per_query = 1 if greedy else n
     todo = sum(end - start for start, end in bounds[first:]) * rows_per_query
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     t0, tok0 = time.perf_counter(), getattr(backend, "tokens_generated", 0)
-    with ProgressBar(f"eval {condition}", total=todo) as bar, open(out_path, "a", encoding="utf-8") as f:
+
+    def generate(i: int) -> list[Prediction]:
+        start, end = bounds[i]
+        chunk = queries[start:end]
+        mode = chunk[0].mode
+        max_new = cfg.max_new_tokens_direct if mode == "direct" else cfg.max_new_tokens_cot
+        outs = backend.generate(
+            [q.prompt for q in chunk], max_new_tokens=max_new, stop=stops_for_mode(mode),
+            temperature=cfg.temperature, top_p=cfg.top_p, n=n, seed=exp.seed, progress=bar.advance,  # the bar below
+        )
+        lines = []
+        for q, completions in zip(chunk, outs):
+            for s, completion in enumerate(completions):
+                g = grade(q.program, mode, completion, q.example.output)
+                lines.append(Prediction(
+                    program_id=q.program.id, group=evaluation_group(q.program), mode=mode, distribution=q.distribution,
+                    input=q.example.input, prompt=q.prompt, completion=completion, answer=g.answer,
+                    expected=q.example.output, parsed=g.parsed, correct=g.correct, sample=s,
+                ))
+        return lines
+
+    with ProgressBar(f"eval {condition}", total=todo) as bar:
         done_rows = 0
-        for start, end in bounds[first:]:
-            chunk = queries[start:end]
-            mode = chunk[0].mode
-            max_new = cfg.max_new_tokens_direct if mode == "direct" else cfg.max_new_tokens_cot
-            outs = backend.generate(
-                [q.prompt for q in chunk], max_new_tokens=max_new, stop=stops_for_mode(mode),
-                temperature=cfg.temperature, top_p=cfg.top_p, n=n, seed=exp.seed,
-                progress=bar.advance,
-            )
-            lines = []
-            for q, completions in zip(chunk, outs):
-                for s, completion in enumerate(completions):
-                    g = grade(q.program, mode, completion, q.example.output)
-                    lines.append(Prediction(
-                        program_id=q.program.id, group=evaluation_group(q.program), mode=mode, distribution=q.distribution,
-                        input=q.example.input, prompt=q.prompt, completion=completion, answer=g.answer,
-                        expected=q.example.output, parsed=g.parsed, correct=g.correct, sample=s,
-                    ))
-            f.write("".join(dumps(r.to_json()) + "\n" for r in lines))
-            f.flush()
-            os.fsync(f.fileno())
+        for lines in predictions.append(first, generate):
             records.extend(lines)
-            done_rows += len(chunk) * rows_per_query
+            done_rows += len(lines) // n * rows_per_query
             bar.update(done_rows)  # exact even if a backend reports no progress
     wall = time.perf_counter() - t0
     toks = getattr(backend, "tokens_generated", 0) - tok0

@@ -17,7 +17,7 @@ from pbb.config import validate_experiment
 from pbb.errors import PbbError
 from pbb.io import read_jsonl, write_jsonl
 from pbb.models import load_model
-from pbb.programs.base import Program
+from pbb.programs.base import Example, Program
 from pbb.records import StageRecord
 from pbb.train import run_stage
 from pbb.train import common as stage_mod
@@ -56,6 +56,8 @@ def _grpo_records() -> list[dict]:
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     write_jsonl(d / "programs.jsonl", [p.to_json() for p in PROGRAMS])
+    write_jsonl(d / "examples.jsonl", [Example(p.id, "train", str(x), str(_value(p, x)), "").to_json()
+                                        for p in PROGRAMS for x in (4, 5)])
     write_jsonl(d / "stages" / "s1.jsonl", _sft_records())
     write_jsonl(d / "stages" / "rl.jsonl", _grpo_records())
     return d
@@ -342,24 +344,69 @@ def test_grpo_stage_trains(data_dir, tmp_path, monkeypatch):
         return exact_match
 
     monkeypatch.setattr(grpo, "exact_match_reward", shaped)
-    exp = _exp(method="grpo", name="rl", batch_size=4, grpo={"num_generations": 2, "max_completion_length": 6})
+    exp = _exp(method="grpo", name="rl", batch_size=2, grpo={"num_generations": 2, "max_completion_length": 6})
     out = tmp_path / "rl"
     final = _run(exp, data_dir, out)
     records = {(r["prompt"], r["mode"], r["expected"], r["program_id"]) for r in _grpo_records()}
     assert len(seen) == 16 and set(seen) <= records, "2 samples of each of 8 prompts, graded against their own record"
     log = read_jsonl(out / "log.jsonl")
     assert len(log) == 4 and all(r["reward"] is not None and 0.0 <= r["reward"] <= 1.2 for r in log)
+    assert [r["prompts_seen"] for r in log] == [2, 4, 6, 8]
     info = json.loads((final / "pbb_stage.json").read_text())
-    assert info["method"] == "grpo" and info["steps"] == 4  # 8 prompts x 2 samples / 4 per step
+    assert info["method"] == "grpo" and info["steps"] == 4  # 8 prompts / 2 prompts a step
+    assert info["prompts_seen"] == 8 and info["completions_seen"] == 16 and info["max_completion_length"] == 6
     trained = _params(load_model(final, dtype="fp32", device="cpu")[0])
     base = _params(load_model("tiny-random", dtype="fp32", device="cpu")[0])
     assert any(not torch.equal(trained[k], base[k]) for k in base)
 
 
-def test_grpo_batch_must_hold_whole_groups(data_dir, tmp_path):
-    exp = _exp(method="grpo", name="rl", batch_size=6, grpo={"num_generations": 4})
-    with pytest.raises(PbbError, match="multiple of train.grpo.num_generations"):
+def test_rollouts_are_cut_where_evaluation_stops():
+    """A rollout keeps the tokens evaluation's generation would have produced, the token completing the stop included."""
+    from pbb.evaluate.backends import stops_for_mode
+    from pbb.models import load_tokenizer
+    from pbb.train.grpo import cut_at_stop
+
+    tok = load_tokenizer("tiny-random")
+
+    def decode(ids):
+        return tok.decode(ids, skip_special_tokens=True)
+
+    for mode, text, kept in [("direct", " 11\nzorbix_1(2) = 3", " 11\n"), ("direct", " 11", " 11"),
+                             ("cot", "y = 4\nAnswer: 9\nAnswer: 3\n", "y = 4\nAnswer: 9\n"),
+                             ("cot", "y = 4\nAnswer: 9", "y = 4\nAnswer: 9")]:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        cut = cut_at_stop(ids, mode, decode)
+        assert ids[: len(cut)] == cut and decode(cut) == kept
+        # one token fewer and evaluation would not have stopped yet
+        assert len(cut) == len(ids) or not prompts.apply_stops(decode(cut[:-1]), stops_for_mode(mode))[1]
+
+
+def test_max_completion_length_defaults_from_the_reference_completions(tmp_path):
+    from pbb.models import load_tokenizer
+    from pbb.train.grpo import MARGIN_TOKENS, completion_limit
+
+    tok = load_tokenizer("tiny-random")
+    recs = [StageRecord(program_id="p0", kind="example", prompt=f"p{i}", mode="cot", expected="1") for i in range(2)]
+    refs = ["\nAnswer: 1", "\ny = 1 + 2 + 3 + 4 + 5 + 6 + 7\nAnswer: 1"]
+    longest = len(tok(refs[1], add_special_tokens=False)["input_ids"])
+    stage = _exp(method="grpo", name="rl").curriculum_stages()[0]
+    assert completion_limit(stage.spec, stage.train, recs, refs, tok) == (longest + MARGIN_TOKENS, longest)
+    long_refs = [refs[0], "\n" + "y = 1\n" * 100 + "Answer: 1"]
+    longest = len(tok(long_refs[1], add_special_tokens=False)["input_ids"])
+    assert completion_limit(stage.spec, stage.train, recs, long_refs, tok) == (longest + -(-longest // 4), longest)
+    exact = _exp(method="grpo", name="rl", grpo={"max_completion_length": longest}).curriculum_stages()[0]
+    assert completion_limit(exact.spec, exact.train, recs, long_refs, tok) == (longest, longest)
+
+
+def test_max_completion_length_below_a_reference_fails_before_training(data_dir, tmp_path, monkeypatch):
+    """Direct references here are ' 4'-like (1-2 tokens): a limit of 1 token cuts some; nothing trains."""
+    from pbb.train import common as toolkit
+
+    monkeypatch.setattr(toolkit, "prepare_model", lambda *a, **k: pytest.fail("the model loaded before the check"))
+    exp = _exp(method="grpo", name="rl", batch_size=2, grpo={"num_generations": 2, "max_completion_length": 1})
+    with pytest.raises(PbbError, match=r"max_completion_length 1 is shorter than the longest reference completion .* at least 2"):
         _run(exp, data_dir, tmp_path / "x")
+    assert not (tmp_path / "x" / "final").exists()
 
 
 # ---------------------------------------------------------------- slow: real kill, real model

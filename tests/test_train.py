@@ -360,6 +360,74 @@ def test_grpo_stage_trains(data_dir, tmp_path, monkeypatch):
     assert any(not torch.equal(trained[k], base[k]) for k in base)
 
 
+def test_grpo_and_sft_stages_of_one_config_see_the_same_prompts_equally_often(tmp_path, monkeypatch):
+    """Retroactive stage 2 by GRPO and by SFT, built from one config: same prompts, each seen `epochs` times, same steps.
+
+    9 prompts in batches of 4 prompts: an epoch is 3 optimizer steps (4, 4 and 1 prompts) for
+    both methods; a GRPO step samples 2 completions of each of its prompts.
+    """
+    from collections import Counter
+
+    from pbb.data.build import build_data
+    from pbb.store import DataStore
+    from pbb.train import grpo, sft
+
+    seen = {"grpo": Counter(), "sft": Counter()}
+    real_reward, real_sft = grpo.exact_match_reward, sft._sft_trainer_class
+
+    def counting_reward(programs):
+        inner = real_reward(programs)
+
+        def exact_match(prompts, completions, **kw):
+            seen["grpo"].update(prompts)
+            return inner(prompts=prompts, completions=completions, **kw)
+
+        return exact_match
+
+    def counting_sft():
+        class Counting(real_sft()):
+            def compute_loss(self, model, inputs, *a, **k):
+                if model.training:
+                    for ids, mask in zip(inputs["input_ids"], inputs["attention_mask"], strict=True):
+                        text = self.processing_class.decode(ids[mask.bool()], skip_special_tokens=True)
+                        seen["sft"][text.partition(" =")[0] + " ="] += 1  # the direct prompt of the row
+                return super().compute_loss(model, inputs, *a, **k)
+
+        return Counting
+
+    monkeypatch.setattr(grpo, "exact_match_reward", counting_reward)
+    monkeypatch.setattr(sft, "_sft_trainer_class", counting_sft)
+    config = {"name": "eq", "model": "tiny-random", "seed": 0, "suite": "arithmetic", "suite_options": {"max_lines": 1},
+              "data": {"n_with_io": 3, "n_without_io": 1, "n_control": 1, "templates_per_program": 1, "train_inputs": 3,
+                       "cot_inputs": 0, "test_inputs": 1, "shifted_inputs": 0},
+              "curriculum": "retroactive", "curriculum_options": {"cot": False, "stage2": {"epochs": 2}},
+              "train": {"batch_size": 4, "learning_rate": 1e-3, "save_steps": 1000, "grpo": {"num_generations": 2}}}
+    info, logs, stage_prompts, ledgers = {}, {}, {}, {}
+    for method in ("grpo", "sft"):
+        exp = validate_experiment({**config, "curriculum_options": {**config["curriculum_options"], "stage2_method": method}})
+        data = tmp_path / method / "data"
+        build_data(exp, data, progress=False)
+        stage = exp.curriculum_stages()[1]
+        assert stage.method == method
+        stage_prompts[method] = Counter(r.prompt for r in DataStore(data).read_stage("stage2"))
+        ledgers[method] = DataStore(data).read_ledger().total(stage="stage2")
+        final = run_stage(exp, stage, data_dir=data, init="tiny-random", out_dir=tmp_path / method / "ckpt",
+                          log_path=tmp_path / method / "log.jsonl")
+        info[method] = json.loads((final / "pbb_stage.json").read_text())
+        logs[method] = read_jsonl(tmp_path / method / "log.jsonl")
+
+    prompts_ = stage_prompts["sft"]
+    assert stage_prompts["grpo"] == prompts_ and len(prompts_) == 9 and set(prompts_.values()) == {1}
+    assert {p: n // 2 for p, n in seen["grpo"].items()} == dict(seen["sft"]) == dict.fromkeys(prompts_, 2)
+    assert set(seen["grpo"].values()) == {4}, "each prompt: 2 epochs x 2 completions"
+    for method in ("grpo", "sft"):
+        assert info[method]["steps"] == 6 and info[method]["prompts_seen"] == 18 == ledgers[method]
+        assert info[method]["exposures_per_record"] == 2.0 and info[method]["records"] == 9
+        assert [r["step"] for r in logs[method]] == [1, 2, 3, 4, 5, 6]
+        assert [r["prompts_seen"] for r in logs[method]][2::3] == [9, 18], "whole epochs at steps 3 and 6"
+    assert info["grpo"]["completions_seen"] == 36
+
+
 def test_rollouts_are_cut_where_evaluation_stops():
     """A rollout keeps the tokens evaluation's generation would have produced, the token completing the stop included."""
     from pbb.evaluate.backends import stops_for_mode
@@ -407,6 +475,39 @@ def test_max_completion_length_below_a_reference_fails_before_training(data_dir,
     with pytest.raises(PbbError, match=r"max_completion_length 1 is shorter than the longest reference completion .* at least 2"):
         _run(exp, data_dir, tmp_path / "x")
     assert not (tmp_path / "x" / "final").exists()
+
+
+@pytest.mark.slow
+def test_grpo_with_the_exact_match_reward_raises_the_mean_reward(tmp_path):
+    """A constant answer, learnt by GRPO with the real reward: the mean reward rises from the warm start's 1/3.
+
+    A random tiny model never samples a right answer, so a short SFT stage first teaches it to
+    answer ' 1', ' 2' or ' 3' (a third each); GRPO then rewards only ' 2' (a minute or two on a CPU).
+    """
+    xs = range(6)
+    d = tmp_path / "data"
+    write_jsonl(d / "programs.jsonl", [p.to_json() for p in PROGRAMS])
+    write_jsonl(d / "examples.jsonl", [Example(p.id, "train", str(x), "2", "").to_json() for p in PROGRAMS for x in xs])
+    write_jsonl(d / "stages" / "warm.jsonl", [
+        {"prompt": prompts.direct_prompt(p.name, str(x)), "completion": prompts.direct_completion(str(1 + (i + x) % 3)),
+         "kind": "example", "mode": "direct", "program_id": p.id} for i, p in enumerate(PROGRAMS) for x in xs])
+    write_jsonl(d / "stages" / "rl.jsonl", [
+        {"prompt": prompts.direct_prompt(p.name, str(x)), "kind": "example", "mode": "direct", "expected": "2", "program_id": p.id}
+        for p in PROGRAMS for x in xs])
+    train = {"batch_size": 8, "save_steps": 1000, "max_length": 64}
+    exp = validate_experiment({"name": "t", "model": "tiny-random", "seed": 0, "curriculum": "custom", "stages": [
+        {"name": "warm", "method": "sft", "sources": [{"kind": "direct"}], "train": {**train, "epochs": 12, "learning_rate": 1e-2}},
+        {"name": "rl", "method": "grpo", "sources": [{"kind": "direct"}],
+         "train": {**train, "epochs": 3, "learning_rate": 3e-3, "lr_scheduler": "constant",
+                   "grpo": {"num_generations": 8, "max_completion_length": 3}}}]})
+    warm, rl = exp.curriculum_stages()
+    init = run_stage(exp, warm, data_dir=d, init="tiny-random", out_dir=tmp_path / "warm", log_path=tmp_path / "warm.jsonl")
+    run_stage(exp, rl, data_dir=d, init=init, out_dir=tmp_path / "rl", log_path=tmp_path / "rl.jsonl")
+    rewards = [r["reward"] for r in read_jsonl(tmp_path / "rl.jsonl")]
+    assert len(rewards) == 9
+    first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+    assert 0.15 < first < 0.55, f"the warm start should answer ' 2' about a third of the time: {rewards}"
+    assert last > first + 0.25 and last > 0.6, f"mean reward did not rise: {rewards}"
 
 
 # ---------------------------------------------------------------- slow: real kill, real model

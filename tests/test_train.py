@@ -231,6 +231,8 @@ def test_killed_stage_resumes_from_its_checkpoint_and_matches_an_unbroken_run(da
     info = json.loads((final / "pbb_stage.json").read_text())
     assert info["resumed_from_step"] == 4 and info["steps"] == 8
     assert [r["step"] for r in read_jsonl(out / "log.jsonl")] == list(range(1, 9)), "no step logged twice"
+    assert info["prompts_seen"] == 32 and [r["prompts_seen"] for r in read_jsonl(out / "log.jsonl")] == list(range(4, 33, 4)), \
+        "the resumed stage counts on from its log"
     resumed = _params(load_model(final, dtype="fp32", device="cpu")[0])
     for k in unbroken:
         torch.testing.assert_close(resumed[k], unbroken[k], rtol=0, atol=1e-6, msg=f"{k} differs after resume")

@@ -13,7 +13,7 @@ from pbb.config import Experiment
 from pbb.errors import PbbError
 from pbb.evaluate import compute_metrics
 from pbb.evaluate import run_eval as _run_eval
-from pbb.store import RunStore
+from pbb.store import DataStore, RunStore
 
 
 def run_eval(*args, **kwargs) -> list[dict]:
@@ -126,6 +126,40 @@ def test_run_eval_records_order_and_grading(tmp_path) -> None:
     assert cot["prompt"] == "Compute zorbix_0(0) step by step.\n" and cot["completion"].endswith("Answer: 0")
     assert all(r["correct"] == (int(r["program_id"][-1]) % 2 == 0) for r in recs)
     assert all(r["parsed"] for r in recs)
+
+
+TRICKY = [
+    ("cot", "x = 0\nAnswer: 0\nAnswer: 7"),  # two answer lines: evaluation stops after the first
+    ("cot", "x = 0\nAnswer: 7\nAnswer: 0"),
+    ("cot", "x = 0\nAnswer: 0\nthen some text after the answer line"),
+    ("cot", "Answer: 7 Answer: 0"),  # two markers on one line: the answer line reads '7 Answer: 0'
+    ("cot", "Answer: 0"),  # ended by EOS, no newline
+    ("cot", "a trace and no marker, 0"),
+    ("direct", " 0\nzorbix_0(1) = 7"),
+    ("direct", "\n0"),  # direct generation stops at the first newline: no answer
+    ("direct", " 0 and text"),
+    ("direct", " zorbix!"),
+]
+
+
+@pytest.mark.parametrize(("mode", "completion"), TRICKY)
+def test_grpo_reward_is_the_evaluation_verdict(tmp_path, mode, completion) -> None:
+    """The reward of a rollout's raw text (it ran past any stop) equals what evaluation grades for the same generation."""
+    from pbb.train.grpo import exact_match_reward
+
+    data, _ = _data(tmp_path, groups=("with_io",), per_group=1, inputs=1)
+    [pred] = run_eval(_exp(modes=[mode], groups=["with_io"], distributions=["test"]), data_dir=data, model_ref="x",
+                      out_path=tmp_path / "p.jsonl", condition="final", backend=ScriptedBackend(lambda p, s: completion))
+    programs = {p.id: p for p in DataStore(data).read_programs()}
+    [reward] = exact_match_reward(programs)(prompts=[pred["prompt"]], completions=[completion], mode=[mode],
+                                            expected=[pred["expected"]], program_id=[pred["program_id"]])
+    assert pred["expected"] == "0"
+    assert reward == float(pred["correct"]), f"reward {reward} but evaluation graded {pred['completion']!r} {pred['correct']}"
+
+
+def test_tricky_completions_cover_both_verdicts() -> None:
+    verdicts = {prompts.grade(None, m, c, "0").correct for m, c in TRICKY}
+    assert verdicts == {True, False}
 
 
 def test_in_context_shows_the_source(tmp_path) -> None:

@@ -28,7 +28,7 @@ TINY = {
     "curriculum": "proactive",
     "curriculum_options": {"replay": 4, "stage1": {"epochs": 1}, "stage2": {"epochs": 1}},
     "train": {"batch_size": 4, "learning_rate": 1e-3, "save_steps": 2,
-              "grpo": {"num_generations": 2, "max_completion_length": 4}},
+              "grpo": {"num_generations": 2}},  # max_completion_length: from the references
     "eval": {"modes": ["direct", "cot"], "distributions": ["test", "shifted"], "baselines": ["zero_shot", "in_context"],
              "max_new_tokens_direct": 4, "max_new_tokens_cot": 8, "n_bootstrap": 200},
 }
@@ -72,6 +72,28 @@ def test_every_curriculum_runs_end_to_end(tmp_path, curriculum):
             assert (run / "logs" / f"{s.name}.jsonl").exists()
     assert ("zero_shot" in metrics["conditions"]) == bool(stages)
     assert "in_context" in metrics["conditions"]
+
+
+def test_stage_hashes_keep_sft_stages_up_to_date_and_retrain_grpo_stages_of_an_older_revision():
+    """GRPO options never change an SFT stage's hash; a GRPO stage hashes its method's revision."""
+    from pbb.experiment import stage_hash
+    from pbb.io import sha256_obj
+
+    exp = validate_experiment(tiny(curriculum="retroactive", **{"train.grpo": {}}))
+    sft_stage, grpo_stage = exp.curriculum_stages()
+    assert (sft_stage.method, grpo_stage.method) == ("sft", "grpo")
+
+    def before(stage):  # the stage hash of the version before: train.grpo.max_completion_length defaulted to 64
+        train = stage.train.model_dump(mode="json")
+        train["grpo"]["max_completion_length"] = 64
+        return sha256_obj({"prev": "p", "data": "d", "stage": stage.spec.model_dump(mode="json"), "train": train, "seed": exp.seed})
+
+    assert stage_hash(sft_stage, "p", "d", exp.seed) == before(sft_stage), "an existing run's SFT stages stay up to date"
+    assert stage_hash(grpo_stage, "p", "d", exp.seed) != before(grpo_stage), "its GRPO stages train again"
+    other = validate_experiment(tiny(curriculum="retroactive", **{"train.grpo": {"num_generations": 8, "max_completion_length": 99}}))
+    o_sft, o_grpo = other.curriculum_stages()
+    assert stage_hash(o_sft, "p", "d", exp.seed) == stage_hash(sft_stage, "p", "d", exp.seed)
+    assert stage_hash(o_grpo, "p", "d", exp.seed) != stage_hash(grpo_stage, "p", "d", exp.seed)
 
 
 def test_rerun_skips_finished_steps_and_config_change_reruns_only_what_changed(tmp_path):

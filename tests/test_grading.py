@@ -45,10 +45,16 @@ def test_direct_wrong_but_parsed(completion: str, expected: str) -> None:
     assert g.parsed and not g.correct
 
 
-def test_cot_uses_last_answer_line() -> None:
+def test_cot_reads_the_first_answer_line_where_evaluation_stops() -> None:
     comp = "def zorbix_1(x):\n    return x\nx = 4\nAnswer: 3\nAnswer: 4\nmore text"
-    assert grade(_prog(), "cot", comp, "4") == Grade(answer="4", parsed=True, correct=True)
+    assert grade(_prog(), "cot", comp, "3") == Grade(answer="3", parsed=True, correct=True)
+    assert not grade(_prog(), "cot", comp, "4").correct
     assert grade(None, "cot", "no marker here 4", "4") == Grade(answer=None, parsed=False, correct=False)
+
+
+def test_direct_reads_the_first_line_only() -> None:
+    # evaluation stops at the first newline: a completion that opens with one has no answer
+    assert grade(None, "direct", "\n 3", "3") == Grade(answer=None, parsed=False, correct=False)
 
 
 @pytest.mark.parametrize("completion", ["", "\n", " zorbix", " 1 +", " [1, 2", " foo(3)"])

@@ -82,7 +82,7 @@ def make_run(root: Path, name: str = "quick", *, baselines: bool = True, logs: b
     if logs:
         (run / "logs").mkdir()
         for stage, steps in (("stage1", 30), ("stage2", 20)):
-            lines = [json.dumps({"step": s, "epoch": s / 10, "loss": 3.0 / s, "learning_rate": 1e-4 * (1 - s / steps)}
+            lines = [json.dumps({"step": s, "epoch": s / 10, "loss": 3.0 / s, "learning_rate": 1e-4 * (1 - s / steps), "prompts_seen": 16 * s}
                                 | ({"reward": s / steps} if grpo and stage == "stage2" else {})) for s in range(1, steps + 1)]
             (run / "logs" / f"{stage}.jsonl").write_text("\n".join(lines) + "\n" + '{"step": 99, "lo')  # a kill mid-line
     if manifests:
@@ -289,8 +289,9 @@ def test_plots_are_valid_pngs_linked_relatively(tmp_path):
 def test_training_section_reads_logs_and_skips_a_cut_line(tmp_path):
     md = write_report(make_run(tmp_path, grpo=True)).read_text()
     train = _section(md, "Training")
-    assert _table_row(train, "stage1") == ["stage1", "30", "3.000 → 0.100", "–", "1"]
-    assert _table_row(train, "stage2")[3] == "0.050 → 1.000"  # the GRPO reward
+    assert _table_row(train, "stage1") == ["stage1", "30", "480", "3.000 → 0.100", "–", "1"]
+    assert _table_row(train, "stage2")[1:3] == ["20", "320"]  # optimizer steps, prompts seen
+    assert _table_row(train, "stage2")[4] == "0.050 → 1.000"  # the GRPO reward
 
 
 def test_resumed_stage_counts_each_step_once(tmp_path):
@@ -300,7 +301,7 @@ def test_resumed_stage_counts_each_step_once(tmp_path):
     lines = [{"step": s, "epoch": 0.1 * s, "loss": l, "learning_rate": 1e-4} for s, l in ((1, 4.0), (2, 3.0), (3, 9.9), (3, 2.0), (4, 1.0))]
     log.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     train = _section(write_report(run).read_text(), "Training")
-    assert _table_row(train, "stage1")[:3] == ["stage1", "4", "4.000 → 1.000"]
+    assert _table_row(train, "stage1")[:4] == ["stage1", "4", "–", "4.000 → 1.000"]  # no prompts_seen: an older log
     assert [r["loss"] for r in log_points(lines)] == [4.0, 3.0, 2.0, 1.0]  # the plot's points
 
 
@@ -604,7 +605,7 @@ def test_odd_values_still_render(tmp_path):
     assert "None" not in md and "nan" not in md
     assert _table_row(_section(md, "Accuracy"), "w/o IO") == ["w/o IO", "–"]
     assert "No per-program results in the metrics." in md
-    assert _table_row(_section(md, "Training"), "stage1") == ["stage1", "0", "– → –", "–", "1"]
+    assert _table_row(_section(md, "Training"), "stage1") == ["stage1", "0", "–", "– → –", "–", "1"]
 
 
 def test_compare_runs_of_the_same_name_and_without_final(tmp_path):

@@ -1,4 +1,4 @@
-"""pbb.train: SFT (full, LoRA), GRPO, resume after a kill, logs, errors — on tiny-random."""
+"""pbb.train: SFT (full, LoRA), resume after a kill, logs, errors — on tiny-random (GRPO: test_grpo.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pbb.config import validate_experiment
 from pbb.errors import PbbError
 from pbb.io import read_jsonl, write_jsonl
 from pbb.models import load_model
-from pbb.programs.base import Program
+from pbb.programs.base import Example, Program
 from pbb.records import StageRecord
 from pbb.train import run_stage
 from pbb.train import common as stage_mod
@@ -56,6 +56,8 @@ def _grpo_records() -> list[dict]:
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     write_jsonl(d / "programs.jsonl", [p.to_json() for p in PROGRAMS])
+    write_jsonl(d / "examples.jsonl", [Example(p.id, "train", str(x), str(_value(p, x)), "").to_json()
+                                        for p in PROGRAMS for x in (4, 5)])
     write_jsonl(d / "stages" / "s1.jsonl", _sft_records())
     write_jsonl(d / "stages" / "rl.jsonl", _grpo_records())
     return d
@@ -229,6 +231,8 @@ def test_killed_stage_resumes_from_its_checkpoint_and_matches_an_unbroken_run(da
     info = json.loads((final / "pbb_stage.json").read_text())
     assert info["resumed_from_step"] == 4 and info["steps"] == 8
     assert [r["step"] for r in read_jsonl(out / "log.jsonl")] == list(range(1, 9)), "no step logged twice"
+    assert info["prompts_seen"] == 32 and [r["prompts_seen"] for r in read_jsonl(out / "log.jsonl")] == list(range(4, 33, 4)), \
+        "the resumed stage counts on from its log"
     resumed = _params(load_model(final, dtype="fp32", device="cpu")[0])
     for k in unbroken:
         torch.testing.assert_close(resumed[k], unbroken[k], rtol=0, atol=1e-6, msg=f"{k} differs after resume")
@@ -308,58 +312,6 @@ def test_a_damaged_final_checkpoint_trains_its_stage_again(data_dir, tmp_path, c
     assert _run(exp, data_dir, tmp_path / "run") == final
     assert "is damaged" in capsys.readouterr().err
     load_model(final, dtype="fp32", device="cpu")  # whole again
-
-
-# ---------------------------------------------------------------- GRPO
-
-
-def test_exact_match_reward_right_wrong_unparseable():
-    from pbb.train.grpo import exact_match_reward
-
-    reward = exact_match_reward({p.id: p for p in PROGRAMS})
-    got = reward(prompts=["a"] * 5,
-                 completions=[" 3", " 4", " zorbix!", "y = 1\nAnswer: [1, 2]", "no marker here"],
-                 mode=["direct", "direct", "direct", "cot", "cot"],
-                 expected=["3", "3", "3", "[1,2]", "1"], program_id=["p0", "p0", "p0", "p1", "missing"])
-    assert got == [1.0, 0.0, 0.0, 1.0, 0.0]
-
-
-def test_grpo_stage_trains(data_dir, tmp_path, monkeypatch):
-    """The exact-match reward sees each sample with its record's columns; with reward variance, weights move."""
-    from pbb.train import grpo
-
-    seen: list[tuple] = []
-    real = grpo.exact_match_reward
-
-    def shaped(programs):
-        exact = real(programs)
-
-        def exact_match(prompts, completions, mode, expected, program_id, **kw):
-            seen.extend(zip(prompts, mode, expected, program_id, strict=True))
-            # a random tiny model is never right: add a length bonus so GRPO's advantages are not all zero
-            return [r + 0.1 * (len(c) % 3) for r, c in zip(exact(prompts, completions, mode, expected, program_id), completions, strict=True)]
-
-        return exact_match
-
-    monkeypatch.setattr(grpo, "exact_match_reward", shaped)
-    exp = _exp(method="grpo", name="rl", batch_size=4, grpo={"num_generations": 2, "max_completion_length": 6})
-    out = tmp_path / "rl"
-    final = _run(exp, data_dir, out)
-    records = {(r["prompt"], r["mode"], r["expected"], r["program_id"]) for r in _grpo_records()}
-    assert len(seen) == 16 and set(seen) <= records, "2 samples of each of 8 prompts, graded against their own record"
-    log = read_jsonl(out / "log.jsonl")
-    assert len(log) == 4 and all(r["reward"] is not None and 0.0 <= r["reward"] <= 1.2 for r in log)
-    info = json.loads((final / "pbb_stage.json").read_text())
-    assert info["method"] == "grpo" and info["steps"] == 4  # 8 prompts x 2 samples / 4 per step
-    trained = _params(load_model(final, dtype="fp32", device="cpu")[0])
-    base = _params(load_model("tiny-random", dtype="fp32", device="cpu")[0])
-    assert any(not torch.equal(trained[k], base[k]) for k in base)
-
-
-def test_grpo_batch_must_hold_whole_groups(data_dir, tmp_path):
-    exp = _exp(method="grpo", name="rl", batch_size=6, grpo={"num_generations": 4})
-    with pytest.raises(PbbError, match="multiple of train.grpo.num_generations"):
-        _run(exp, data_dir, tmp_path / "x")
 
 
 # ---------------------------------------------------------------- slow: real kill, real model

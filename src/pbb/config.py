@@ -47,9 +47,15 @@ class LoraConfig(Strict):
 
 
 class GRPOOptions(Strict):
+    """GRPO stages only. `train.batch_size` counts prompts there too: a step samples batch_size x num_generations completions."""
+
     num_generations: int = Field(4, ge=2, description="Completions sampled per prompt (the GRPO group).")
     beta: float = Field(0.0, ge=0, description="KL coefficient against the reference model (0 = no reference model).")
-    max_completion_length: int = Field(64, ge=1, description="Token limit of a sampled completion.")
+    max_completion_length: int | None = Field(
+        None, ge=1, description="Token limit of a sampled completion. None: the longest reference completion of the stage's "
+                                "records (what SFT would train on for the prompt, in the run's tokenizer) plus max(16, 25%). "
+                                "A value below the longest reference is an error (those prompts could never earn a reward).",
+    )
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the rollouts.")
 
 
@@ -65,9 +71,11 @@ class TrainConfig(Strict):
     lr_scheduler: str = Field("linear", description="transformers scheduler name (linear, cosine, constant, ...).")
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of steps spent warming up.")
     weight_decay: float = Field(0.0, ge=0)
-    batch_size: int = Field(16, ge=1, description="Sequences per optimizer step (per device x accumulation).")
+    batch_size: int = Field(16, ge=1, description="Prompts per optimizer step (per device x accumulation): SFT records, or "
+                                                  "GRPO prompts (each sampled train.grpo.num_generations times), so both "
+                                                  "methods take the same steps over the same prompts.")
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps (batch_size is split into this many micro-batches).")
-    epochs: float = Field(3, gt=0, description="Passes over the stage's dataset.")
+    epochs: float = Field(3, gt=0, description="Passes over the stage's dataset: each record (SFT) or prompt (GRPO) is trained on once per epoch.")
     max_length: int = Field(512, ge=16, description="Longest sequence in tokens; longer ones are truncated.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (off: this CPU has memory to spare).")
     save_steps: int = Field(50, ge=1, description="Trainer checkpoint interval, for resuming a killed stage.")

@@ -34,6 +34,13 @@ METHODS: dict[str, str] = {
 }
 """Training methods a stage may name -> the module whose `train_stage(...)` trains it."""
 
+METHOD_REVISIONS: dict[str, int] = {
+    "grpo": 2,
+}
+"""Bumped when a method trains differently for the same config; part of a stage's hash, so a run trains
+its stages of an older revision again. grpo 2: `batch_size` counts prompts, whole epochs, evaluation's
+stop rules on rollouts, `max_completion_length` from the reference completions."""
+
 SourceKind = Literal["doc", "code_doc", "nl_doc", "direct", "cot", "replay"]
 
 

@@ -101,6 +101,28 @@ def run_experiment(exp: Experiment, run_dir: Path) -> Path:
         return _run_experiment(exp, run_dir)
 
 
+SFT_STAGE_GRPO_OPTIONS = {"num_generations": 4, "beta": 0.0, "max_completion_length": 64, "temperature": 1.0}
+"""What a stage of another method hashes for `train.grpo`: options it never reads, fixed at the values every
+such stage hashed before `max_completion_length` defaulted to None, so existing runs stay up to date."""
+
+
+def stage_hash(stage: ResolvedStage, prev_hash: str, content_hash: str | None, seed: int) -> str:
+    """The inputs of one training stage: the previous stage's hash, the data, the stage and its train config.
+
+    A method's revision (`pbb.curricula.METHOD_REVISIONS`) joins the hash when it has one, and
+    a stage that is not GRPO hashes fixed GRPO options (they do not change what it trains).
+    """
+    from pbb.curricula import METHOD_REVISIONS
+
+    train = stage.train.model_dump(mode="json")
+    if stage.method != "grpo":
+        train["grpo"] = dict(SFT_STAGE_GRPO_OPTIONS)
+    obj = {"prev": prev_hash, "data": content_hash, "stage": stage.spec.model_dump(mode="json"), "train": train, "seed": seed}
+    if stage.method in METHOD_REVISIONS:
+        obj["revision"] = METHOD_REVISIONS[stage.method]
+    return sha256_obj(obj)
+
+
 def _run_experiment(exp: Experiment, run_dir: Path) -> Path:
     from pbb.data.build import data_hash
 
@@ -141,8 +163,7 @@ def _run_experiment(exp: Experiment, run_dir: Path) -> Path:
     checkpoints: dict[str, str] = {"base": exp.model}
     prev_hash = sha256_obj({"model": exp.model})
     for stage in stages:
-        s_hash = sha256_obj({"prev": prev_hash, "data": content_hash, "stage": stage.spec.model_dump(mode="json"),
-                             "train": stage.train.model_dump(mode="json"), "seed": exp.seed})
+        s_hash = stage_hash(stage, prev_hash, content_hash, exp.seed)
         out_dir = store.checkpoint_dir(stage.name)
         final = out_dir / "final"
         key = f"train:{stage.name}"

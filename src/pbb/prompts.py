@@ -14,14 +14,20 @@ CRUXEval does (`assert expected == generated` on Python values): `'a'` equals `"
 `[1,2]` equals `[ 1, 2 ]`, `1` equals `1.0`, but `(1, 2)` is not `[1, 2]`. Grammar
 programs (`program.grading == "membership"`) accept any member of the program's
 language, so they are graded by `pbb.programs.grammars.grade_membership`.
+
+Stop rules live here too, beside the extraction they feed: evaluation's generation
+stops at the first newline (direct) or at the end of the first `Answer:` line (CoT),
+and `extract_answer` applies the same rules, so the GRPO reward (`grade` on a rollout)
+and evaluation (`grade` on a generation) read one answer from the same text.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from pbb.records import Program
@@ -139,22 +145,64 @@ def completion_for(mode: str, output: str, *, source: str | None = None, trace: 
     raise ValueError(f"unknown eval mode {mode!r} (expected 'direct' or 'cot')")
 
 
-def extract_answer(mode: str, completion: str) -> str | None:
-    """The answer text in a completion, or None when there is none.
+# ---------------------------------------------------------------- stop rules and answer extraction
 
-    Direct: the first line. CoT: what follows the last marker, up to the line end.
-    The text is only ever parsed with `ast.literal_eval`, never executed.
-    """
+
+Stop = Union[str, "re.Pattern[str]"]
+"""A stop rule. A string ends generation where it appears and the completion is cut
+*before* it (OpenAI / vLLM semantics). A compiled pattern ends generation at its first
+match and the completion is cut at the match's *end* (so a rule can keep text, e.g.
+the whole `Answer:` line)."""
+
+COT_STOP = re.compile(re.escape(ANSWER_MARKER) + r"[^\n]*(?=\n)")
+"""CoT ends at the end of the first `Answer:` line (the newline itself is dropped)."""
+
+
+def stops_for_mode(mode: str) -> list[Stop]:
+    """Direct answers are one line; CoT completions end after the first answer line. Both also end at EOS."""
     if mode == "direct":
-        text = completion.strip("\n").split("\n", 1)[0].strip()
-        return text or None
+        return ["\n"]
     if mode == "cot":
-        idx = completion.rfind(ANSWER_MARKER)
-        if idx < 0:
-            return None
-        text = completion[idx + len(ANSWER_MARKER):].split("\n", 1)[0].strip()
-        return text or None
+        return [COT_STOP]
     raise ValueError(f"unknown eval mode {mode!r}")
+
+
+def apply_stops(text: str, stop: Sequence[Stop]) -> tuple[str, bool]:
+    """Cut `text` at the earliest stop rule; return (text, whether a rule matched)."""
+    best: tuple[int, int] | None = None  # (start, cut position) of the earliest match
+    for rule in stop:
+        if isinstance(rule, str):
+            i = text.find(rule) if rule else -1
+            span = (i, i)
+        else:
+            m = rule.search(text)
+            i = m.start() if m else -1
+            span = (i, m.end() if m else -1)
+        # the earliest *start* wins, so one rule never cuts inside another's match
+        if i >= 0 and (best is None or i < best[0]):
+            best = span
+    if best is None:
+        return text, False
+    return text[: best[1]], True
+
+
+def extract_answer(mode: str, completion: str) -> str | None:
+    """The answer text evaluation reads in a completion, or None when there is none.
+
+    The completion is first cut where evaluation's generation stops (`stops_for_mode`),
+    so a text that ran on past its stop (a GRPO rollout, another tool's generation) reads
+    exactly as evaluation would have read it. Direct: the first line (a completion that
+    starts with a newline has no answer). CoT: what follows the marker on the first
+    `Answer:` line, up to the line end. The text is only ever parsed with
+    `ast.literal_eval`, never executed.
+    """
+    text, _ = apply_stops(completion, stops_for_mode(mode))
+    if mode == "direct":
+        return text.strip() or None  # one line: the stop rule cut at the first newline
+    idx = text.find(ANSWER_MARKER)
+    if idx < 0:
+        return None
+    return text[idx + len(ANSWER_MARKER):].split("\n", 1)[0].strip() or None
 
 
 # ---------------------------------------------------------------- grading
@@ -236,6 +284,9 @@ def grade_answer(program: Program | None, answer: str | None, expected: str) -> 
 def grade(program: Program | None, mode: str, completion: str, expected: str) -> Grade:
     """Grade one completion of `mode` ('direct' or 'cot') against `expected` (a literal).
 
-    `program` may be None (CRUXEval, GRPO rewards without metadata): value grading.
+    The one grader of evaluation and of the GRPO reward: the completion is cut at the
+    mode's stop rules and its answer read as evaluation reads it (`extract_answer`), so a
+    rollout's reward is the verdict evaluation gives the same text. `program` may be None
+    (no metadata): value grading.
     """
     return grade_answer(program, extract_answer(mode, completion), expected)

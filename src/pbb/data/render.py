@@ -80,6 +80,30 @@ def example_record(mode: str, program: Program, ex: Example, *, with_completion:
     return StageRecord(program_id=program.id, kind="example", prompt=prompt, completion=completion, mode=mode, expected=ex.output)
 
 
+def reference_completions(stage: StageSpec, records: list[StageRecord], programs: dict[str, Program],
+                          examples: dict[tuple[str, str], list[Example]]) -> list[str | None]:
+    """For each record of a GRPO stage, the completion SFT would train on for its prompt (its reference), or None.
+
+    A GRPO record carries no completion; its reference is rendered again from the build's
+    program and example exactly as `example_record` renders it for an SFT stage with the
+    same sources (CoT restating the source as the source asks). GRPO never trains on it:
+    it sizes the rollouts (`pbb.train.grpo`), which must have room for it.
+    """
+    wanted = {r.program_id for r in records}
+    refs: dict[tuple[str | None, str], str] = {}
+    for src in stage.sources:
+        if src.kind not in ("direct", "cot"):
+            continue
+        for pid in wanted:
+            program = programs.get(pid) if pid is not None else None
+            for ex in examples.get((pid, src.distribution), []) if program is not None else []:
+                rec = example_record(src.kind, program, ex, restate_source=src.restate_source)
+                key = (pid, rec.prompt)
+                if len(rec.completion or "") > len(refs.get(key, "")):
+                    refs[key] = rec.completion or ""
+    return [refs.get((r.program_id, r.prompt)) for r in records]
+
+
 def _draw(pool: list[StageRecord], count: int | None, rng: Any) -> list[StageRecord]:
     """`count` records from `pool` with the seed: without replacement, whole copies first when count > len(pool)."""
     if count is None:

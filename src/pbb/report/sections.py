@@ -163,7 +163,7 @@ def _loss(x: Any) -> str:
 
 
 def training_section(run: RunData, plot: str | None) -> str:
-    """A row per stage (steps, loss and reward first → last), then the curves."""
+    """A row per stage (optimizer steps, prompts seen, loss and reward first → last), then the curves."""
     if not run.logs:
         if run.stages == []:
             return "No training: this curriculum evaluates the base model."
@@ -176,9 +176,13 @@ def training_section(run: RunData, plot: str | None) -> str:
         loss = f"{_loss(losses[0])} → {_loss(losses[-1])}" if losses else "– → –"
         reward = f"{_loss(rewards[0])} → {_loss(rewards[-1])}" if rewards else "–"
         steps = str(int(points[-1]["step"])) if points else "0"
-        rows.append([escape(stage), steps, loss, reward, str(run.bad_log_lines.get(stage, 0))])
+        seen = finite(points[-1].get("prompts_seen")) if points else None  # logs of older versions have none
+        rows.append([escape(stage), steps, "–" if seen is None else number(seen), loss, reward, str(run.bad_log_lines.get(stage, 0))])
     unlogged = [s.name for s in run.stages or [] if s.name not in run.logs]
-    out = [md_table(["stage", "steps", "loss first → last", "reward first → last", "unreadable lines"], rows)]
+    out = [md_table(["stage", "optimizer steps", "prompts seen", "loss first → last", "reward first → last", "unreadable lines"], rows),
+           "", "Prompts seen: prompts trained on, summed over the optimizer steps (an SFT record is one prompt, a GRPO "
+           "prompt one however many completions it samples), so SFT and GRPO stages compare on the same count; after whole "
+           "epochs it equals the stage's exposures in the ledger."]
     if unlogged:
         out.append(f"\nNo log for stage{'s' if len(unlogged) > 1 else ''} {', '.join(escape(n) for n in unlogged)}.")
     if plot:

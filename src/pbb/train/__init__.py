@@ -12,7 +12,7 @@ init, out_dir, log_path)`. Adding a method is one module here plus its line in M
   exists and is intact the stage is done and nothing runs.
 - the final checkpoint is saved into a temp dir and renamed into place, so a killed
   save never leaves a `final/` that a later stage would trust.
-- the log: one JSONL line per logging step (`step, epoch, loss, learning_rate`, plus
+- the log: one JSONL line per logging step (`step, epoch, loss, learning_rate, prompts_seen`, plus
   `reward` for GRPO and `tokens_per_s` for SFT), and a progress bar with an ETA;
   with `train.report_to: [tensorboard]` also TensorBoard events in
   `<log dir>/tensorboard/<stage>/` (`runs/<name>/logs/tensorboard/<stage>/`).

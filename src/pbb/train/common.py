@@ -5,8 +5,11 @@
   exists the stage is done and nothing runs.
 - the final checkpoint is saved into a temp dir and renamed into place, so a killed
   save never leaves a `final/` that a later stage would trust.
-- the log: one JSONL line per logging step (`step, epoch, loss, learning_rate`, plus
-  `reward` for GRPO and `tokens_per_s` for SFT), and a progress bar with an ETA.
+- the log: one JSONL line per logging step (`step, epoch, loss, learning_rate,
+  prompts_seen`, plus `reward` for GRPO and `tokens_per_s` for SFT), and a progress bar
+  with an ETA. `prompts_seen` counts prompts trained on so far (an SFT record is one
+  prompt; a GRPO prompt is one however many completions it samples), so the two methods
+  are compared on the same count.
 """
 
 from __future__ import annotations
@@ -220,14 +223,31 @@ def checkpoint_step(ckpt: Path | None) -> int:
     return 0 if ckpt is None else int(json.loads((ckpt / "trainer_state.json").read_text())["global_step"])
 
 
-def reset_log(log_path: Path, keep_until_step: int) -> None:
-    """Drop log lines past the resume point (they will be logged again), or all when starting over."""
+def reset_log(log_path: Path, keep_until_step: int) -> int:
+    """Drop log lines past the resume point (they will be logged again), or all when starting over.
+
+    Returns the prompts seen up to the resume point (the last kept line's `prompts_seen`, 0
+    when starting over): a resumed stage counts on from there.
+    """
     from pbb.io import read_jsonl, write_jsonl
 
     if not log_path.exists() or int(os.environ.get("RANK", "0")) != 0:  # under accelerate launch, rank 0 owns the log
-        return
+        return 0
     kept = [r for r in read_jsonl(log_path, skip_truncated_tail=True) if r.get("step", 0) <= keep_until_step] if keep_until_step else []
     write_jsonl(log_path, kept)
+    return int(kept[-1].get("prompts_seen") or 0) if kept else 0
+
+
+def exposure_info(n_records: int, prompts_seen: int, cfg: TrainConfig) -> dict[str, Any]:
+    """What a stage's training saw, for `pbb_stage.json`: the same fields for every method.
+
+    `prompts_seen`: prompts (SFT records, GRPO prompts) trained on, summed over optimizer
+    steps; `exposures_per_record` = prompts_seen / records, `epochs` for whole epochs.
+    """
+    return {
+        "records": n_records, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "prompts_seen": prompts_seen,
+        "exposures_per_record": round(prompts_seen / max(1, n_records), 4),
+    }
 
 
 def save_final(trainer: Any, out_dir: Path, info: dict[str, Any], base_ref: str | None) -> Path:
@@ -296,6 +316,8 @@ def make_callbacks(stage: StageSpec, log_path: Path, method: str) -> list[Traine
             }
             if "grad_norm" in logs:
                 rec["grad_norm"] = _num(logs["grad_norm"])
+            if logs.get("prompts_seen") is not None:
+                rec["prompts_seen"] = int(logs["prompts_seen"])  # cumulative, SFT and GRPO alike
             if method == "grpo":
                 rec["reward"] = _num(logs.get("reward"))
                 if "kl" in logs:

@@ -169,8 +169,9 @@ def _sft_trainer_class() -> type:
     class PbbSFTTrainer(SFTTrainer):
         """TRL's SFTTrainer; a training step is `compute_loss` below, everything else is TRL's."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, prompts_seen: int = 0, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self.prompts_seen = prompts_seen  # records trained on, cumulative over the stage (a resumed stage starts from its log)
             labels = self.train_dataset["labels"]
             # label tokens per example, as the loss counts them (shifted: position 0 is never a target)
             n_label = [sum(1 for t in lab[1:] if t != -100) for lab in labels]
@@ -217,6 +218,9 @@ def _sft_trainer_class() -> type:
             if mode == "train":
                 n_tok = inputs["attention_mask"].sum() if "attention_mask" in inputs else torch.tensor(labels.numel())
                 self._total_train_tokens += int(self.accelerator.gather_for_metrics(n_tok.reshape(1)).sum())
+                rows = torch.tensor([labels.shape[0]], device=labels.device)
+                self.prompts_seen += int(self.accelerator.gather(rows).sum())
+                self._metrics[mode]["prompts_seen"] = [float(self.prompts_seen)]
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
             return (loss, out) if return_outputs else loss
 
@@ -283,10 +287,10 @@ def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir
 
     resume = common.last_checkpoint(out_dir)
     resumed_from = common.checkpoint_step(resume)  # read now: the checkpoint is rotated away while training
-    common.reset_log(log_path, resumed_from)
+    seen_before = common.reset_log(log_path, resumed_from)
     trainer = _sft_trainer_class()(
         model=model, args=args, train_dataset=build_dataset(records), processing_class=tokenizer,
-        callbacks=common.make_callbacks(stage, log_path, "sft"),
+        callbacks=common.make_callbacks(stage, log_path, "sft"), prompts_seen=seen_before,
     )
     common.quiet_trainer(trainer)
     t0 = time.perf_counter()
@@ -297,6 +301,7 @@ def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir
     info = {
         "stage": stage.name, "method": "sft", "finetune": cfg.finetune, "init": str(init),
         "steps": trainer.state.global_step, "resumed_from_step": resumed_from,
+        **common.exposure_info(len(records), trainer.prompts_seen, cfg),
         "train_seconds": round(seconds, 2), "train_loss": result.training_loss,
         "tokens": trainer._total_train_tokens, "seed": exp.seed,
     }

@@ -1,4 +1,4 @@
-"""The generation-backend interface, the backend registry and stop rules.
+"""The generation-backend interface and the backend registry (the stop rules, from `pbb.prompts`).
 
 A backend turns prompts into completions. Adding one is one file: subclass
 `GenerationBackend`, decorate it with `@register_backend("name")`, and import the
@@ -8,51 +8,13 @@ neither torch nor `pbb.models`: a backend loads its heavy dependencies itself.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
-from pbb import prompts
 from pbb.errors import PbbError, did_you_mean
+from pbb.prompts import COT_STOP, Stop, apply_stops, stops_for_mode  # noqa: F401  (re-exported: the stop rules live with grading)
 from pbb.seeds import row_seed  # noqa: F401  (re-exported: every backend seeds its rows with it)
-
-Stop = Union[str, "re.Pattern[str]"]
-"""A stop rule. A string ends generation where it appears and the completion is cut
-*before* it (OpenAI / vLLM semantics). A compiled pattern ends generation at its first
-match and the completion is cut at the match's *end* (so a rule can keep text, e.g.
-the whole `Answer:` line)."""
-
-COT_STOP = re.compile(re.escape(prompts.ANSWER_MARKER) + r"[^\n]*(?=\n)")
-"""CoT ends at the end of the first `Answer:` line (the newline itself is dropped)."""
-
-
-def stops_for_mode(mode: str) -> list[Stop]:
-    """Direct answers are one line; CoT completions end after the answer line. Both also end at EOS."""
-    if mode == "direct":
-        return ["\n"]
-    if mode == "cot":
-        return [COT_STOP]
-    raise ValueError(f"unknown eval mode {mode!r}")
-
-
-def apply_stops(text: str, stop: Sequence[Stop]) -> tuple[str, bool]:
-    """Cut `text` at the earliest stop rule; return (text, whether a rule matched)."""
-    best: tuple[int, int] | None = None  # (start, cut position) of the earliest match
-    for rule in stop:
-        if isinstance(rule, str):
-            i = text.find(rule) if rule else -1
-            span = (i, i)
-        else:
-            m = rule.search(text)
-            i = m.start() if m else -1
-            span = (i, m.end() if m else -1)
-        # the earliest *start* wins, so one rule never cuts inside another's match
-        if i >= 0 and (best is None or i < best[0]):
-            best = span
-    if best is None:
-        return text, False
-    return text[: best[1]], True
 
 
 class GenerationBackend(ABC):

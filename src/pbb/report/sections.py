@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pbb.report.format import (cell_text, code, condition_label, dist_label, effect_text, escape, finite, md_table,
+from pbb.report.format import (cell_text, code, condition_label, dist_label, effect_text, escape, finite, md_table, number,
                                mode_dists, mode_label, natural_key, ordered, ordered_conditions, pct, row_label, short_label)
 from pbb.report.load import RunData, log_points
 from pbb.report.reading import basis_text, reading, training_basis

@@ -91,7 +91,9 @@ def side_for(finding: Finding, m: Measure, seeds: list[int], results: dict[str, 
         slots = []
         for g in metric.groups:
             family = None if g == "control" else metric.family  # the control side stays the chance baseline
-            rows = [(r.program_keys.get(p.program_id, p.program_id), p.correct, p.n) for p in cond.per_program
+            shuffled = metric.grading == "shuffled" and g == "without_io"  # against the sources the names were shown
+            rows = [(r.program_keys.get(p.program_id, p.program_id), p.correct, p.n)
+                    for p in (cond.shuffled_per_program if shuffled else cond.per_program)
                     if p.group == g and p.mode == metric.mode and p.distribution == metric.distribution
                     and (family is None or p.family == family)]
             if not rows:

@@ -11,7 +11,8 @@ arms:
   proactive: {}
   mixture: {curriculum: mixture}                 # dotted keys, assigned like --set
   ciphers: {base: ../configs/paper/robustness_ciphers.yaml}   # an arm may start from another config
-  shuffled: {needs: "the shuffled-code control", curriculum_options.shuffled_code: true}
+  shuffled: {curriculum_options.shuffled_code: true}
+  later: {needs: "a feature still being built", curriculum_options.some_future_option: 3}
 findings:
   - id: mixture-vs-proactive
     claim: The proactive curriculum beats the homogeneous mixture.
@@ -72,11 +73,16 @@ class MetricSpec(Strict):
     group: Group | None = Field(None, description="accuracy only: which group (default without_io).")
     family: str | None = Field(None, description="Only programs of this family (e.g. composed); for pbb_effect, on the w/o IO side.")
     condition: str = Field("final", description="Which evaluation of the run (final, a stage name, zero_shot, in_context).")
+    grading: Literal["true", "shuffled"] = Field(
+        "true", description="What the w/o IO side is graded against: the true programs' outputs, or (the shuffled-code "
+                            "control) the outputs of the sources their names were trained with.")
 
     @model_validator(mode="after")
     def _check(self) -> MetricSpec:
         if self.kind == "pbb_effect" and self.group is not None:
             raise ValueError("`group` is for kind accuracy; a pbb_effect always compares without_io with control")
+        if self.grading == "shuffled" and "without_io" not in self.groups:
+            raise ValueError("`grading: shuffled` grades the w/o IO programs; it needs a pbb_effect or group without_io")
         return self
 
     @property
@@ -90,6 +96,8 @@ class MetricSpec(Strict):
         text = f"{what}, {mode_label(self.mode)}, {dist_label(self.distribution)} inputs"
         if self.family:
             text += f", {self.family} programs"
+        if self.grading == "shuffled":
+            text += ", w/o IO graded against the shuffled sources"
         return text + ("" if self.condition == "final" else f", condition {self.condition}")
 
 
@@ -103,6 +111,7 @@ class Measure(Strict):
     group: Group | None = None
     family: str | None = None
     condition: str | None = None
+    grading: Literal["true", "shuffled"] | None = None
 
     def metric(self, default: MetricSpec) -> MetricSpec:
         over = self.model_dump(exclude={"arm", "x"}, exclude_none=True)
@@ -265,6 +274,9 @@ def _check_metric(study_path: Path, finding: Finding, m: Measure, exp: Experimen
         raise PbbError(f"{where}: the arm has no evaluation condition {metric.condition!r} (it has {', '.join(conditions)})")
     if metric.family == "composed" and not exp.data.n_composed:
         raise PbbError(f"{where}: the metric counts composed programs but the arm builds none (set data.n_composed above 0)")
+    if metric.grading == "shuffled" and not any(src.shuffled_code for s in exp.resolved_stages() for src in s.sources):
+        raise PbbError(f"{where}: the metric grades against the shuffled sources but the arm is not the shuffled-code "
+                       "control (set curriculum_options.shuffled_code: true)")
 
 
 def load_study(path: str | Path, *, seeds: list[int] | None = None, overrides: list[str] | None = None) -> Study:

@@ -27,6 +27,21 @@ COT_STOP = re.compile(re.escape(prompts.ANSWER_MARKER) + r"[^\n]*(?=\n)")
 """CoT ends at the end of the first `Answer:` line (the newline itself is dropped)."""
 
 
+class Completion(str):
+    """The text of one completion, and whether generation hit `max_new_tokens` (`capped`) rather than a stop rule or EOS.
+
+    A backend returns these so the evaluation can count the completions its cap cut short
+    (`Prediction.capped`); a plain `str` from a backend that does not say reads as not capped.
+    """
+
+    capped: bool
+
+    def __new__(cls, text: str, capped: bool = False) -> Completion:
+        obj = super().__new__(cls, text)
+        obj.capped = capped
+        return obj
+
+
 def stops_for_mode(mode: str) -> list[Stop]:
     """Direct answers are one line; CoT completions end after the answer line. Both also end at EOS."""
     if mode == "direct":
@@ -73,7 +88,8 @@ class GenerationBackend(ABC):
         seed: int = 0,
         progress: Callable[[int], None] | None = None,
     ) -> list[list[str]]:
-        """Return `n` completions per prompt, in prompt order (completion text only, stop-cut).
+        """Return `n` completions per prompt, in prompt order (completion text only, stop-cut; a `Completion` says
+        whether the token limit ended it).
 
         `temperature == 0` is greedy (then the `n` samples are identical and are generated
         once). Sampling is seeded by `seed` (the experiment's seed): sample `s` of prompt

@@ -25,8 +25,8 @@ def _caps_table(caps: dict[str, Any]) -> str:
     for mode in ordered(caps, MODES):
         b = caps[mode] if isinstance(caps[mode], dict) else {}
         longest, value = b.get("longest"), b.get("value")
-        cuts = isinstance(longest, int) and isinstance(value, int) and longest > value
         unit = b.get("unit", "tokens")
+        cuts = unit == "tokens" and isinstance(longest, int) and isinstance(value, int) and longest > value
         rows.append([mode_label(mode), number(value), _source(b), f"{number(longest)} {unit}" + (" (cut by the cap)" if cuts else "")])
     return md_table(["mode", "max_new_tokens", "from", "longest reference completion"], rows, "lrll")
 

@@ -116,7 +116,7 @@ def test_run_eval_records_order_and_grading(tmp_path) -> None:
     # 2 modes x 3 groups x 2 programs x 2 distributions x 2 inputs (capped from 3)
     assert len(recs) == 48
     assert set(recs[0]) == {"program_id", "group", "mode", "distribution", "input", "prompt", "completion", "answer",
-                            "expected", "parsed", "correct", "sample"}
+                            "expected", "parsed", "correct", "sample", "capped", "shuffled_expected", "shuffled_correct"}
     assert [r["mode"] for r in recs] == ["direct"] * 24 + ["cot"] * 24
     assert [r["group"] for r in recs[:24]] == ["with_io"] * 8 + ["without_io"] * 8 + ["control"] * 8
     assert [r["input"] for r in recs[:4]] == ["0", "1", "100", "101"]

@@ -181,18 +181,18 @@ def test_a_finding_naming_an_undefined_arm_or_an_unevaluated_mode_fails_up_front
 
 def test_an_arm_that_needs_a_missing_feature_is_not_runnable_and_the_rest_of_the_study_is(tmp_path):
     arms = {"proactive": {}, "stage2-only": {"curriculum": "stage2-only"},
-            "shuffled": {"needs": "the shuffled-code control", "curriculum_options.shuffled_code": True}}
-    findings = FINDINGS + [{"id": "shuffled-zero", "claim": "Shuffled code teaches nothing.",
+            "frozen": {"needs": "the frozen-layers option", "curriculum_options.frozen_layers": 3}}
+    findings = FINDINGS + [{"id": "frozen-zero", "claim": "Frozen layers teach nothing.",
                             "paper": {"version": "v2", "where": "control", "found": "about zero"},
-                            "b": {"arm": "shuffled"}, "expect": "about_zero", "margin": 0.05}]
+                            "b": {"arm": "frozen"}, "expect": "about_zero", "margin": 0.05}]
     study = load_study(write_study_file(tmp_path, arms=arms, findings=findings), seeds=[3])
     assert study.seeds == [3] and sorted(study.runs) == ["proactive-s3", "stage2-only-s3"]
-    assert study.not_runnable["shuffled"] == "needs the shuffled-code control"
-    assert "unknown key 'curriculum_options.shuffled_code'" in study.validation_errors["shuffled"]
+    assert study.not_runnable["frozen"] == "needs the frozen-layers option"
+    assert "unknown key 'curriculum_options.frozen_layers'" in study.validation_errors["frozen"]
     result = evaluate_study(study, tmp_path / "none-yet")
     by_id = {f["id"]: f for f in result["findings"]}
-    assert by_id["shuffled-zero"]["verdict"] == "not runnable"
-    assert by_id["shuffled-zero"]["reason"].startswith("arm 'shuffled': needs the shuffled-code control")
+    assert by_id["frozen-zero"]["verdict"] == "not runnable"
+    assert by_id["frozen-zero"]["reason"].startswith("arm 'frozen': needs the frozen-layers option")
     assert {by_id[f["id"]]["verdict"] for f in FINDINGS} == {"not run"}
     table = readme_table(result)
     assert table.count("not runnable") == 1 and table.count("not run") - 1 == len(FINDINGS)
@@ -221,15 +221,19 @@ def test_missing_ray_is_one_error_naming_the_extra(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-def test_the_shipped_studies_validate_and_only_the_shuffled_code_control_waits():
+def test_the_shipped_studies_validate_and_every_arm_runs():
     paper = load_study(ROOT / "studies" / "paper.yaml")
-    assert paper.seeds == [0, 1, 2] and set(paper.not_runnable) == {"shuffled-code"}
+    assert paper.seeds == [0, 1, 2] and not paper.not_runnable
     ids = {f.id for f in paper.spec.findings}
     assert ids >= {"pbb-cot", "pbb-direct", "stage1-only-zero", "stage2-only-zero", "proactive-vs-mixture", "retro-grpo-vs-sft",
                    "code-vs-nl", "cot-vs-direct", "robust-pbb-vs-ad", "composition", "sample-efficiency", "grammars",
-                   "algorithms", "num-programs", "shuffled-code"}
-    blocked = {f.id for f in paper.spec.findings if paper.finding_blocker(f)}
-    assert blocked == {"shuffled-code"}
+                   "algorithms", "num-programs", "shuffled-code", "shuffled-code-runs-shown"}
+    assert not any(paper.finding_blocker(f) for f in paper.spec.findings)
+    # the shuffled-code control is an option of proactive, and its findings grade it both ways
+    shuffled = paper.runs["shuffled-code-s0"].exp
+    assert shuffled.curriculum == "proactive" and shuffled.curriculum_options.shuffled_code
+    gradings = {f.id: f.measures()[0].metric(f.metric).grading for f in paper.spec.findings if f.id.startswith("shuffled-code")}
+    assert gradings == {"shuffled-code": "true", "shuffled-code-runs-shown": "shuffled"}
     assert {r.exp.model for r in paper.runs.values()} == {"smollm2-135m"}
     # the sample-efficiency arms share their programs (one data config), so the curve is paired
     eff = {k: r.exp.data for k, r in paper.runs.items() if k.startswith("eff-") and k.endswith("-s0")}

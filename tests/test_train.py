@@ -88,6 +88,9 @@ def test_sft_full_trains_saves_and_logs(data_dir, tmp_path):
     assert not (out / "trainer").exists(), "trainer checkpoints are dropped once final/ is in place"
     info = json.loads((final / "pbb_stage.json").read_text())
     assert info["steps"] == 4 and info["resumed_from_step"] == 0
+    # the config's max_length (128) holds every record: none is cut, and the stage says so
+    assert (info["max_length"], info["max_length_source"], info["records"], info["cut_records"]) == (128, "config", 16, 0)
+    assert 0 < info["longest_record"] <= 128
     trained, tok = load_model(final, dtype="fp32", device="cpu")
     base, _ = load_model("tiny-random", dtype="fp32", device="cpu")
     before, after = _params(base), _params(trained)

@@ -115,6 +115,12 @@ def data(
     ledger = DataStore(out_dir).read_ledger()
     if ledger is not None:
         (out if out.is_terminal else Console(width=140)).print(ledger_table(ledger))  # a pipe's 80 columns would fold every cell
+    if budgets := manifest.get("budgets"):
+        out.print(f"longest reference completion: direct {budgets['direct']}, CoT {budgets['cot']} {budgets['unit']} "
+                  "(the generation caps left unset fit these)", highlight=False)
+    if shuffled := manifest.get("shuffled_code"):
+        out.print("shuffled-code control, w/o IO name <- the source it is trained with: "
+                  + ", ".join(f"{escape(a)} <- {escape(b)}" for a, b in shuffled.items()), highlight=False)
     out.print(f"wrote {escape(str(out_dir))}: {manifest['counts']['programs']} (content hash {manifest['content_hash'][:12]})")
 
 

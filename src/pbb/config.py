@@ -76,7 +76,11 @@ class TrainConfig(Strict):
                                                   "methods take the same steps over the same prompts.")
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps (batch_size is split into this many micro-batches).")
     epochs: float = Field(3, gt=0, description="Passes over the stage's dataset: each record (SFT) or prompt (GRPO) is trained on once per epoch.")
-    max_length: int = Field(512, ge=16, description="Longest sequence in tokens; longer ones are truncated.")
+    max_length: int | None = Field(
+        None, ge=16, description="Longest training sequence in tokens; longer records are cut (before their answer and EOS). "
+                                 "None = the stage's longest record plus a margin (pbb.budgets); an explicit value wins, and "
+                                 "the report counts the records it cuts.",
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (off: this CPU has memory to spare).")
     save_steps: int = Field(50, ge=1, description="Trainer checkpoint interval, for resuming a killed stage.")
     report_to: list[str] = Field(default_factory=list, description="Passed to TRL: tensorboard, trackio, wandb, ...")
@@ -98,8 +102,15 @@ class EvalConfig(Strict):
     after_every_stage: bool = Field(False, description="Also evaluate the checkpoint of every stage, not only the last.")
     backend: Literal["auto", "transformers", "vllm"] = Field("auto", description="auto = vLLM when importable with a GPU, else transformers.")
     batch_size: int = Field(64, ge=1, description="Prompts per generation batch.")
-    max_new_tokens_direct: int = Field(24, ge=1)
-    max_new_tokens_cot: int = Field(256, ge=1)
+    max_new_tokens_direct: int | None = Field(
+        None, ge=1, description="Generation cap of a direct answer in tokens. None = the longest reference completion of "
+                                "the held-out inputs plus a margin (pbb.budgets); an explicit value wins, and the report "
+                                "counts the completions that hit it.",
+    )
+    max_new_tokens_cot: int | None = Field(
+        None, ge=1, description="Generation cap of a CoT completion in tokens (the restated source, the trace and the "
+                                "answer). None = the longest reference completion plus a margin, as for direct.",
+    )
     n_samples: int = Field(1, ge=1, description="Samples per prompt (pass@k for k <= n).")
     temperature: float = Field(0.0, ge=0, description="0 = greedy.")
     top_p: float = Field(1.0, gt=0, le=1)
@@ -187,9 +198,25 @@ class Experiment(Strict):
                 raise ValueError(f"eval.groups includes {g!r}, which is empty: set data.n_{g} above 0 or drop it from eval.groups")
         if self.data.cot_inputs > self.data.train_inputs:
             raise ValueError("data.cot_inputs cannot exceed data.train_inputs (CoT examples are drawn from the training inputs)")
+        if any(src.shuffled_code for stage in self.resolved_stages() for src in stage.sources):
+            self._check_shuffled_code()
+        elif self.curriculum_options.shuffled_code:
+            raise ValueError(f"curriculum_options.shuffled_code is set but curriculum {self.curriculum!r} has no stage 2 of "
+                             "proactive to shuffle; use curriculum proactive (or mixture, stage2-only)")
         if self.data.natural_inputs and not suite.has_natural_split:
             raise ValueError(f"data.natural_inputs > 0 but suite {self.suite!r} has no 'natural' input distribution")
         return self
+
+    def _check_shuffled_code(self) -> None:
+        """The shuffled-code control needs a derangement of plain w/o IO programs shown as code."""
+        if self.data.n_without_io < 2:
+            raise ValueError(f"the shuffled-code control shows each w/o IO program another one's source, so it needs at "
+                             f"least 2 w/o IO programs (data.n_without_io is {self.data.n_without_io}); raise it")
+        if self.data.doc_kind != "code":
+            raise ValueError("the shuffled-code control shuffles code docs but data.doc_kind is 'nl'; set doc_kind: code")
+        if self.data.n_composed:
+            raise ValueError("the shuffled-code control does not go with composed programs (their code calls the w/o IO "
+                             "programs by name); set data.n_composed: 0")
 
     def resolved_stages(self) -> list[StageSpec]:
         """The stages this experiment trains, in order (empty for curriculum 'none')."""

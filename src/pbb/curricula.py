@@ -65,6 +65,16 @@ class SourceSpec(Strict):
         True, description="cot only: the completion restates the program's source before the trace (the recall step); "
                           "false: trace and answer only, a demonstration that does not teach the code (ad).",
     )
+    shuffled_code: bool = Field(
+        False, description="Code docs of group without_io only: each program's docs show another w/o IO program's "
+                           "source under its name (a seeded derangement; the shuffled-code control, pbb.data.shuffled).",
+    )
+
+    @model_validator(mode="after")
+    def _check_shuffled(self) -> SourceSpec:
+        if self.shuffled_code and (self.kind not in ("doc", "code_doc") or self.group != "without_io"):
+            raise ValueError(f"shuffled_code is for code docs of group without_io (this source is {self.kind} of {self.group})")
+        return self
 
 
 class StageSpec(Strict):
@@ -103,6 +113,12 @@ class CurriculumOptions(Strict):
     stage2_only_replay: bool = Field(
         False, description="stage2-only: keep proactive's stage-2 replay of `replay` w/ IO execution examples (off: the "
                            "ablation trains the docs of w/o IO programs and no execution example).",
+    )
+    shuffled_code: bool = Field(
+        False, description="proactive (and mixture, stage2-only, which reuse its stage 2): the shuffled-code control. "
+                           "Stage 2 trains each w/o IO name with the source of another w/o IO program (a derangement "
+                           "drawn from the seed, recorded in data/shuffled_code.jsonl); evaluation grades the w/o IO "
+                           "programs against their true outputs and against the shown sources' outputs.",
     )
     stage1: dict[str, Any] = Field(default_factory=dict, description="train: overrides for stage 1.")
     stage2: dict[str, Any] = Field(default_factory=dict, description="train: overrides for stage 2.")
@@ -215,8 +231,11 @@ def _stage1(exp: Experiment) -> StageSpec:
 
 
 def _stage2(exp: Experiment, extra: list[SourceSpec] | None = None, *, replay: bool = True) -> StageSpec:
-    """Proactive S2: code docs of the w/o IO programs (plus optional replay)."""
-    return StageSpec(name="stage2", method="sft", sources=[_docs("without_io"), *(extra or []), *(_replay(exp) if replay else [])],
+    """Proactive S2: code docs of the w/o IO programs (plus optional replay); shuffled under `shuffled_code`."""
+    docs = _docs("without_io")
+    if exp.curriculum_options.shuffled_code:
+        docs = SourceSpec(kind="code_doc", group="without_io", shuffled_code=True)
+    return StageSpec(name="stage2", method="sft", sources=[docs, *(extra or []), *(_replay(exp) if replay else [])],
                      train=exp.curriculum_options.stage2)
 
 
@@ -286,6 +305,9 @@ def ad(exp: Experiment) -> list[StageSpec]:
 @register_curriculum("pbb+ad", "Proactive PBB plus AD: S2 adds execution examples of the w/o IO programs to their docs.",
                      trains_without_io_examples=True)
 def pbb_ad(exp: Experiment) -> list[StageSpec]:
+    if exp.curriculum_options.shuffled_code:
+        raise ValueError("curriculum_options.shuffled_code does not go with curriculum 'pbb+ad': its demonstrations "
+                         "restate the w/o IO programs' true sources; use proactive for the shuffled-code control")
     # the code is trained here anyway, so its CoT demonstrations keep the recall step of the evaluation's format
     return [_stage1(exp), _stage2(exp, _demonstrations(exp, "without_io", restate_source=True))]
 

@@ -12,8 +12,9 @@ the run store turns that into a one-line error naming the file and line.
 | `Example` | data/examples.jsonl |
 | `StageRecord` | data/stages/<stage>.jsonl |
 | `Ledger` (`LedgerRow`) | data/ledger.json |
+| `ShuffledCode` | data/shuffled_code.jsonl (the shuffled-code control only) |
 | `Prediction` | eval/predictions-<condition>.jsonl |
-| `Metrics` (`ConditionMetrics`, `Cell`, `Effect`, `ProgramResult`, `SizeRow`) | eval/metrics.json |
+| `Metrics` (`ConditionMetrics`, `Cell`, `Effect`, `ProgramResult`, `SizeRow`, `ShuffledCell`) | eval/metrics.json |
 """
 
 from __future__ import annotations
@@ -208,6 +209,33 @@ class Ledger:
         return cls(unit, tok, d["stages"], rows)
 
 
+@dataclass
+class ShuffledCode:
+    """Under the shuffled-code control, what one w/o IO program's name was trained with (`pbb.data.shuffled`).
+
+    `examples` are the shown source's executions on the program's held-out inputs (each an
+    `Example` as JSON, program_id the program's, output and trace from the sandbox): what
+    a model that runs the code it was given under this name would answer.
+    """
+
+    program_id: str  # the w/o IO program whose name the code docs carry
+    source_id: str  # the w/o IO program whose source they show (never program_id)
+    source: str  # that source with its function renamed to the program's name: the code docs' body
+    examples: list = field(default_factory=list)  # [Example.to_json()], held-out inputs the shown source ran on
+    dropped: list = field(default_factory=list)  # [{"distribution", "input", "reason"}]: inputs it failed on
+
+    def outputs(self) -> dict[tuple[str, str], str]:
+        """(distribution, input) -> the shown source's output."""
+        return {(e["distribution"], e["input"]): e["output"] for e in self.examples}
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ShuffledCode:
+        return _from_json(cls, d)
+
+
 # ---------------------------------------------------------------- evaluation
 
 
@@ -227,6 +255,11 @@ class Prediction:
     parsed: bool
     correct: bool
     sample: int
+    capped: bool = False  # generation ended at max_new_tokens (no stop rule, no EOS): the cap, not the model, ended it
+    # the shuffled-code control, w/o IO programs: the output of the source the name was trained with, and the
+    # grade against it (None elsewhere, or where that source failed on the input)
+    shuffled_expected: str | None = None
+    shuffled_correct: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,6 +289,7 @@ class Cell:
     ci: list
     pass_at_k: dict = field(default_factory=dict)
     parts: str | None = None  # group composed only: what the programs' parts are; None = all the group's programs
+    capped: int = 0  # predictions whose generation hit max_new_tokens
 
 
 @dataclass
@@ -298,6 +332,33 @@ class SizeRow:
 
 
 @dataclass
+class ShuffledCell:
+    """The shuffled-code control, one (mode, distribution) of the w/o IO programs, graded two ways on the same predictions.
+
+    `true`: against the program's own outputs (its code was never shown: chance is expected);
+    `shuffled`: against the outputs of the source its name was trained with (a model that
+    recalls and runs the code it was given scores here). Only predictions whose input the
+    shown source ran on count (`undefined` are the others); `same_output` of them have the
+    same output under both sources, so both gradings agree there.
+    """
+
+    mode: str
+    distribution: str
+    n: int
+    n_programs: int
+    undefined: int
+    same_output: int
+    correct_true: int
+    accuracy_true: float
+    ci_true: list
+    correct_shuffled: int
+    accuracy_shuffled: float
+    ci_shuffled: list
+    difference: float  # accuracy_shuffled - accuracy_true
+    ci_difference: list  # paired: one bootstrap over programs for both gradings
+
+
+@dataclass
 class ConditionMetrics:
     """The metrics of one evaluation condition."""
 
@@ -305,6 +366,9 @@ class ConditionMetrics:
     pbb_effect: list[Effect]
     per_program: list[ProgramResult]
     by_size: list[SizeRow]
+    # the shuffled-code control only: the two gradings, and the w/o IO programs graded against the shown sources
+    shuffled: list[ShuffledCell] = field(default_factory=list)
+    shuffled_per_program: list[ProgramResult] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -314,7 +378,8 @@ class ConditionMetrics:
         if not isinstance(d, dict):
             raise RecordError("a condition should be a JSON object")
         parts: dict[str, Any] = {}
-        for name, typ in (("cells", Cell), ("pbb_effect", Effect), ("per_program", ProgramResult), ("by_size", SizeRow)):
+        for name, typ in (("cells", Cell), ("pbb_effect", Effect), ("per_program", ProgramResult), ("by_size", SizeRow),
+                          ("shuffled", ShuffledCell), ("shuffled_per_program", ProgramResult)):
             raw = d.get(name, [])
             if not isinstance(raw, list):
                 raise RecordError(f"field {name!r} should be a list")
@@ -334,9 +399,11 @@ class Metrics:
     confidence: float
     n_bootstrap: int
     conditions: dict[str, ConditionMetrics]
+    # the token budgets the run used (pbb.budgets): {"max_new_tokens": {mode: Budget}, "max_length": {stage: {...}}}
+    budgets: dict = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"confidence": self.confidence, "n_bootstrap": self.n_bootstrap,
+        return {"confidence": self.confidence, "n_bootstrap": self.n_bootstrap, "budgets": self.budgets,
                 "conditions": {k: v.to_json() for k, v in self.conditions.items()}}
 
     @classmethod
@@ -350,4 +417,5 @@ class Metrics:
                 conditions[str(k)] = ConditionMetrics.from_json(v)
             except RecordError as e:
                 raise RecordError(f"condition {k!r}: {e}") from None
-        return cls(float(conf), int(n_boot), conditions)
+        budgets = d.get("budgets") if isinstance(d.get("budgets"), dict) else {}
+        return cls(float(conf), int(n_boot), conditions, budgets)

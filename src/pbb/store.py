@@ -11,6 +11,7 @@ runs/<name>/                      RunStore
     examples.jsonl                one `Example` a line
     stages/<stage>.jsonl          one `StageRecord` a line
     ledger.json                   `Ledger`: records, tokens, epochs and exposures per stage, group and kind
+    shuffled_code.jsonl           one `ShuffledCode` a line: the shuffled-code control only
     manifest.json                 data_hash, content_hash, counts, dropped records and inputs
   checkpoints/<stage>/final/      the trained model (or adapter) of a stage
   checkpoints/<stage>/trainer/    resume points of an unfinished stage
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pbb.errors import PbbError
 from pbb.io import atomic_open, dumps, read_json, sha256_files, write_json, write_text
-from pbb.records import Example, Ledger, Metrics, Prediction, Program, RecordError, StageRecord
+from pbb.records import Example, Ledger, Metrics, Prediction, Program, RecordError, ShuffledCode, StageRecord
 
 if TYPE_CHECKING:
     from pbb.config import Experiment, ResolvedStage
@@ -84,7 +85,8 @@ def write_records(path: Path, records: Iterable[Any]) -> int:
 
 
 class DataStore:
-    """The files of one data build: `programs.jsonl`, `examples.jsonl`, `stages/`, `ledger.json`, `manifest.json`."""
+    """The files of one data build: `programs.jsonl`, `examples.jsonl`, `stages/`, `ledger.json`, `manifest.json`
+    (and `shuffled_code.jsonl` under the shuffled-code control)."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
@@ -93,6 +95,7 @@ class DataStore:
     examples_path = property(lambda self: self.root / "examples.jsonl")
     manifest_path = property(lambda self: self.root / "manifest.json")
     ledger_path = property(lambda self: self.root / "ledger.json")
+    shuffled_code_path = property(lambda self: self.root / "shuffled_code.jsonl")
     stages_dir = property(lambda self: self.root / "stages")
 
     def stage_path(self, stage: str) -> Path:
@@ -123,6 +126,12 @@ class DataStore:
             raise PbbError(f"{path}: no such stage dataset; run `pbb data` for this config first")
         return read_records(path, StageRecord)
 
+    def read_shuffled_code(self) -> dict[str, ShuffledCode]:
+        """Under the shuffled-code control, w/o IO program id -> what its name was trained with; {} for any other build."""
+        if not self.shuffled_code_path.is_file():
+            return {}
+        return {sc.program_id: sc for sc in read_records(self.shuffled_code_path, ShuffledCode)}
+
     def read_manifest(self) -> dict[str, Any] | None:
         """The build's manifest, or None when the build never finished (it is written last)."""
         if not self.manifest_path.is_file():
@@ -145,10 +154,10 @@ class DataStore:
         except (RecordError, TypeError, ValueError) as e:
             raise PbbError(f"{path}: {e}; rebuild the data with `pbb data`") from None
 
-    def content_paths(self, stages: Iterable[str], *, ledger: bool = True) -> list[Path]:
+    def content_paths(self, stages: Iterable[str], *, ledger: bool = True, shuffled: bool = False) -> list[Path]:
         """The files the content hash covers, in its order (a corpus import has no stages and no ledger)."""
         return [self.programs_path, self.examples_path, *(self.stage_path(s) for s in sorted(stages)),
-                *([self.ledger_path] if ledger else [])]
+                *([self.ledger_path] if ledger else []), *([self.shuffled_code_path] if shuffled else [])]
 
     def verify(self) -> str | None:
         """Why the files differ from the build `manifest.json` records, or None when they match.
@@ -162,7 +171,8 @@ class DataStore:
             return f"{self.manifest_path} is missing or unreadable"
         stages = (manifest.get("counts") or {}).get("stages") or {}
         # a data build's manifest carries its data_hash and covers its ledger; a corpus import's does neither
-        files = self.content_paths(stages if isinstance(stages, dict) else {}, ledger="data_hash" in manifest)
+        files = self.content_paths(stages if isinstance(stages, dict) else {}, ledger="data_hash" in manifest,
+                                   shuffled=bool(manifest.get("shuffled_code")))
         missing = next((f for f in files if not f.is_file()), None)
         if missing is not None:
             return f"{missing} is missing"
@@ -177,7 +187,7 @@ class DataStore:
         write_json(self.ledger_path, ledger.to_json())
 
     def write(self, programs: list[Program], examples: list[Example], stages: dict[str, list[StageRecord]],
-              ledger: Ledger, manifest: dict[str, Any]) -> dict[str, Any]:
+              ledger: Ledger, manifest: dict[str, Any], shuffled: list[ShuffledCode] | None = None) -> dict[str, Any]:
         """Write a build atomically; the manifest goes last, so a killed build never looks finished."""
         self._write_programs(programs, examples)
         self.stages_dir.mkdir(exist_ok=True)
@@ -187,7 +197,11 @@ class DataStore:
             if stale.stem not in stages:
                 stale.unlink()
         self.write_ledger(ledger)
-        return self._write_manifest(manifest, self.content_paths(stages))
+        if shuffled:
+            write_records(self.shuffled_code_path, shuffled)
+        else:
+            self.shuffled_code_path.unlink(missing_ok=True)  # a previous build's control
+        return self._write_manifest(manifest, self.content_paths(stages, shuffled=bool(shuffled)))
 
     def write_import(self, programs: list[Program], examples: list[Example], manifest: dict[str, Any]) -> dict[str, Any]:
         """Write a corpus import (`pbb import-corpus`: no stages, no ledger) the same way, the manifest last."""
@@ -230,6 +244,16 @@ class RunStore:
 
     def checkpoint_dir(self, stage: str) -> Path:
         return self.root / "checkpoints" / stage
+
+    def read_stage_info(self, stage: str) -> dict[str, Any] | None:
+        """`checkpoints/<stage>/final/pbb_stage.json` (what trained the stage: steps, timings, max_length), or None."""
+        path = self.checkpoint_dir(stage) / "final" / "pbb_stage.json"
+        if not path.is_file():
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            info = read_json(path)
+            return info if isinstance(info, dict) else None
+        return None
 
     def log_path(self, stage: str) -> Path:
         return self.logs_dir / f"{stage}.jsonl"

@@ -3,6 +3,7 @@
 `build_data(exp, out_dir)` writes a `DataStore` (docs/ARCHITECTURE.md):
 
     programs.jsonl   examples.jsonl   stages/<stage>.jsonl   ledger.json   manifest.json
+    (shuffled_code.jsonl, under the shuffled-code control)
 
 The build is a pure function of the config: every random draw comes from a stream
 derived from `exp.seed` and a purpose (see `pbb.seeds`), the ground truth is what
@@ -18,13 +19,17 @@ Order of work, and why:
    disjoint from training ones) and run them all in the sandbox (`pbb.data.execute`);
 3. keep the first usable programs in generation order and split *those* into groups,
    so a drop never leaves a group short and the groups stay a seeded random split;
-4. compose programs from the trained groups (w/ IO, w/o IO), run them too;
+4. compose programs from the trained groups (w/ IO, w/o IO), run them too; under the
+   shuffled-code control, draw each w/o IO program the source its docs show and run that
+   source on the program's held-out inputs (`pbb.data.shuffled`);
 5. render each stage's records and check, on their text, the exposure invariants:
    nothing of the control group, no held-out input, no w/o IO execution example unless
    the curriculum trains them, no w/o IO source where the curriculum hides it
    (`pbb.data.render.check_exposure`); a violation is a PbbError and nothing is written;
 6. count what each stage trains, per group and record kind, into the exposure ledger
-   (`pbb.data.ledger`), with the run's tokenizer when one is given.
+   (`pbb.data.ledger`), with the run's tokenizer when one is given, and the longest
+   reference completion of each mode, which sets the default generation budgets
+   (`pbb.budgets`; the manifest's `budgets`).
 """
 
 from __future__ import annotations
@@ -36,17 +41,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pbb.budgets import longest_completions
 from pbb.curricula import StageSpec
 from pbb.data.composition import composed_candidates, is_composable
 from pbb.data.execute import Executed, Runner, dedupe, execute, select, spares
-from pbb.data.ledger import compute_ledger
+from pbb.data.ledger import compute_ledger, token_lengths
 from pbb.data.render import Index, check_exposure, check_stage_names, exposure_rules, render_stage
+from pbb.data.shuffled import shuffle_code
 from pbb.seeds import derive_rng
 from pbb.data.splits import split_groups
 from pbb.errors import stable_reasons
 from pbb.io import sha256_bytes, sha256_obj
 from pbb.programs import GROUPS, Example, Program, ProgramSpec, get_suite
-from pbb.records import Ledger, StageRecord
+from pbb.records import Ledger, ShuffledCode, StageRecord
 from pbb.schema import DISTRIBUTIONS, TRAINED_GROUPS
 from pbb.store import DataStore
 
@@ -54,12 +61,13 @@ if TYPE_CHECKING:
     from pbb.config import Experiment
     from pbb.sandbox import Sandbox
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Bumped when the build's output changes for the same config (part of `data_hash`).
 
 3: ledger.json; `ad` CoT demonstrations without the restated source and
 `ad_examples_per_program` counted over both modes; `stage2-only` without replay unless
-asked; `mixture` with proactive's exposures."""
+asked; `mixture` with proactive's exposures.
+4: the manifest's `budgets` (longest reference completions); the shuffled-code control."""
 
 
 @dataclass
@@ -72,6 +80,7 @@ class Build:
     ledger: Ledger
     manifest: dict[str, Any]
     specs: dict[str, ProgramSpec] = field(default_factory=dict, repr=False)
+    shuffled: list[ShuffledCode] = field(default_factory=list)  # the shuffled-code control only
 
 
 def data_hash(exp: Experiment, stages: list[StageSpec] | None = None, *, tokens: bool = True) -> str:
@@ -143,10 +152,18 @@ def compute_build(exp: Experiment, sandbox: Runner, *, progress: bool = False, t
     for p in programs:
         by_group[p.group].append(p.id)
     idx = Index({p.id: p for p in programs}, {(ex.spec.program.id, d): v for ex in final for d, v in ex.examples.items()}, by_group)
+    specs_by_id = {ex.spec.program.id: ex.spec for ex in final}
+
+    shuffled: list[ShuffledCode] = []
+    if any(src.shuffled_code for s in stage_specs for src in s.sources):
+        plain = [p for p in programs if p.group == "without_io" and not p.meta.get("composed_of")]
+        shuffled = shuffle_code(plain, idx.examples, specs_by_id, sandbox, seed=exp.seed, max_trace_lines=exp.data.max_trace_lines)
+        idx.shown = {sc.program_id: sc.source for sc in shuffled}
 
     stages = {s.name: render_stage(exp, s, idx) for s in stage_specs}
     check_exposure(stages, idx, exposure_rules(exp))
     ledger = compute_ledger(stages, idx.programs, resolved, tokenizer=tokenizer, tokenizer_name=exp.model)
+    budgets = longest_completions(programs, examples, shuffled, lambda texts: token_lengths(texts, tokenizer), ledger.token_unit)
 
     shortfall = [{"id": ex.spec.program.id, "distribution": d, "missing": m} for ex in final for d, m in sorted(ex.shortfall.items())]
     manifest = {
@@ -163,8 +180,11 @@ def compute_build(exp: Experiment, sandbox: Runner, *, progress: bool = False, t
         },
         "dropped": stable_reasons(dropped),  # no memory addresses: same config, same bytes
         "input_shortfall": shortfall,
+        "budgets": budgets,
     }
-    return Build(programs, examples, stages, ledger, manifest, {ex.spec.program.id: ex.spec for ex in final})
+    if shuffled:  # the derangement: w/o IO program id -> the program whose source its docs show
+        manifest["shuffled_code"] = {sc.program_id: sc.source_id for sc in shuffled}
+    return Build(programs, examples, stages, ledger, manifest, specs_by_id, shuffled)
 
 
 def _kind_label(r: StageRecord) -> str:
@@ -176,7 +196,8 @@ def _kind_label(r: StageRecord) -> str:
 
 def write_build(build: Build, out_dir: Path) -> dict:
     """Write the build's files atomically (the manifest last) and return the manifest with its content hash."""
-    build.manifest = DataStore(out_dir).write(build.programs, build.examples, build.stages, build.ledger, build.manifest)
+    build.manifest = DataStore(out_dir).write(build.programs, build.examples, build.stages, build.ledger, build.manifest,
+                                              build.shuffled)
     return build.manifest
 
 

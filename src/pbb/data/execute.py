@@ -53,7 +53,8 @@ def _wanted(exp: Experiment) -> dict[str, int]:
     return {"train": d.train_inputs, "natural": d.natural_inputs, "test": d.test_inputs, "shifted": d.shifted_inputs}
 
 
-def _reason(result: Any) -> str:
+def failure_reason(result: Any) -> str:
+    """Why a sandbox run failed, in one short line (its kind and the last line of its error)."""
     kind = getattr(result, "error_kind", None) or "error"
     msg = (getattr(result, "error", None) or "").strip().splitlines()
     text = f"{kind}: {msg[-1]}" if msg else str(kind)
@@ -105,7 +106,7 @@ def execute(specs: list[ProgramSpec], exp: Experiment, sandbox: Runner, label: s
         if dist == "middle":
             continue
         if not getattr(r, "ok", False) or getattr(r, "output", None) is None:
-            ex.dropped.append({"id": pid, "distribution": dist, "input": text, "reason": _reason(r)})
+            ex.dropped.append({"id": pid, "distribution": dist, "input": text, "reason": failure_reason(r)})
             continue
         if isinstance(ex.spec, ComposedSpec) and (i, text) in middle:
             steps = ex.spec.render_composed(text, r.trace or [], middle[(i, text)], r.output)

@@ -61,7 +61,8 @@ def restates_source(r: StageRecord, programs: dict[str, Program]) -> bool:
     return any(q.source.strip() and q.source.rstrip("\n") in text for q in candidates)
 
 
-def _lengths(texts: list[str], tokenizer: Any | None) -> list[int]:
+def token_lengths(texts: list[str], tokenizer: Any | None) -> list[int]:
+    """The length of each text in tokens (the tokenizer's, no special tokens), or in characters without a tokenizer."""
     if tokenizer is None:
         return [len(t) for t in texts]
     out: list[int] = []
@@ -82,7 +83,7 @@ def compute_ledger(stages: dict[str, list[StageRecord]], programs: dict[str, Pro
         recs = stages.get(rs.name, [])
         epochs = float(rs.train.epochs)
         by_key: dict[tuple[str, bool], LedgerRow] = {}
-        lengths = _lengths([r.prompt + (r.completion or "") for r in recs], tokenizer)
+        lengths = token_lengths([r.prompt + (r.completion or "") for r in recs], tokenizer)
         for r, n_tokens in zip(recs, lengths):
             key = (record_group(r, programs), bool(r.replay))
             row = by_key.get(key)

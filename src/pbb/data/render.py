@@ -6,14 +6,16 @@ execution examples (direct or CoT, for SFT with a completion, for GRPO with only
 expected output), or a replay of earlier execution examples. A stage's records are
 repeated as asked, then interleaved by a seeded shuffle. `check_exposure` then reads the
 rendered records' text: no control program and no held-out input may reach a training
-file, and w/o IO programs are trained only as the curriculum declares.
+file, and w/o IO programs are trained only as the curriculum declares (under the
+shuffled-code control, only as another program's code: `pbb.data.shuffled`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -39,6 +41,7 @@ class Index:
     programs: dict[str, Program]
     examples: dict[tuple[str, str], list[Example]]  # (program id, distribution) -> examples
     by_group: dict[str, list[str]]
+    shown: dict[str, str] = field(default_factory=dict)  # shuffled-code control: w/o IO id -> the source its docs show
 
     def ids(self, group: str) -> list[str]:
         return [pid for g in _groups_of(group) for pid in self.by_group.get(g, [])]
@@ -146,7 +149,15 @@ def _render_source(exp: Experiment, stage: StageSpec, si: int, src: SourceSpec, 
     if src.kind in ("doc", "code_doc", "nl_doc"):
         doc_kind = exp.data.doc_kind if src.kind == "doc" else src.kind.removesuffix("_doc")
         k = exp.data.templates_per_program if src.max_per_program is None else min(exp.data.templates_per_program, src.max_per_program)
-        return [r for pid in idx.ids(src.group) for r in document_records(idx.programs[pid], doc_kind, exp.seed, k)]  # type: ignore[arg-type]
+        programs = [idx.programs[pid] for pid in idx.ids(src.group)]
+        if src.shuffled_code:  # the same templates (they depend on the program's id), another program's code
+            missing = [p.id for p in programs if p.id not in idx.shown]
+            if missing:
+                raise PbbError(f"stage {stage.name!r}: a shuffled code-doc source, but no shuffled source was drawn for "
+                               f"{', '.join(missing)} (the build draws them for the plain w/o IO programs)")
+            programs = [dataclasses.replace(p, source=idx.shown[p.id]) for p in programs]
+            doc_kind = "code"
+        return [r for p in programs for r in document_records(p, doc_kind, exp.seed, k)]  # type: ignore[arg-type]
     if src.kind == "replay":
         stage_name, position = src.draw_as.rpartition(":")[::2] if src.draw_as else (stage.name, si)
         rng = derive_rng(exp.seed, "replay", stage_name, position)  # str(1) == "1": draw_as reproduces that source's stream
@@ -186,17 +197,19 @@ class ExposureRules:
     curriculum: str
     without_io_examples: bool  # may train execution examples of w/o IO programs (ad, pbb+ad)
     without_io_source: bool  # may show the source of w/o IO programs (not ad, stage1-only)
+    shuffled_code: bool = False  # the shuffled-code control: w/o IO names only with another program's code
 
 
 def exposure_rules(exp: Experiment) -> ExposureRules:
     """The rules of the experiment's curriculum: the registered curriculum's declaration, or for `custom`
     its sources' (w/o IO execution examples only when a direct, cot or replay source names group without_io)."""
+    shuffled = any(src.shuffled_code for s in exp.resolved_stages() for src in s.sources)
     if exp.curriculum == "custom":
         explicit = any(src.kind in ("direct", "cot", "replay") and src.group == "without_io"
                        for s in exp.resolved_stages() for src in s.sources)
-        return ExposureRules("custom", without_io_examples=explicit, without_io_source=True)
+        return ExposureRules("custom", without_io_examples=explicit, without_io_source=True, shuffled_code=shuffled)
     c = CURRICULA[exp.curriculum]
-    return ExposureRules(c.name, c.trains_without_io_examples, c.shows_without_io_source)
+    return ExposureRules(c.name, c.trains_without_io_examples, c.shows_without_io_source, shuffled)
 
 
 def _names_pattern(names: list[str]) -> re.Pattern[str] | None:
@@ -217,7 +230,11 @@ def check_exposure(stages: dict[str, list[StageRecord]], idx: Index, rules: Expo
     3. w/o IO programs: no execution example of one (by id, or a prompt calling it) unless
        the curriculum trains them (`rules.without_io_examples`: ad, pbb+ad);
     4. where the curriculum hides the code of w/o IO programs (`rules.without_io_source`
-       false: ad, stage1-only), no record holds the source text of one.
+       false: ad, stage1-only), no record holds the source text of one;
+    5. under the shuffled-code control (`rules.shuffled_code`): no record holds the source
+       text of a w/o IO program (its text names the program: `def <name>(`), so no name is
+       trained with its own code; every document of a w/o IO program is a code doc holding
+       its shown source (`idx.shown`: another w/o IO program's, renamed), never an NL doc.
     """
     programs = idx.programs
     by_name = {p.name: p for p in programs.values()}
@@ -228,7 +245,8 @@ def check_exposure(stages: dict[str, list[StageRecord]], idx: Index, rules: Expo
         if dist in HELD_OUT:
             held_out.setdefault(pid, {}).update({input_key(e.input): dist for e in exs})
     control_re = _names_pattern([programs[pid].name for pid in control])
-    hidden_re = None if rules.without_io_source else _names_pattern([programs[pid].name for pid in without_io])
+    hides = not rules.without_io_source or rules.shuffled_code
+    hidden_re = _names_pattern([programs[pid].name for pid in without_io]) if hides else None
 
     def refuse(stage: str, what: str, why: str) -> NoReturn:
         raise PbbError(f"stage {stage!r} of curriculum {rules.curriculum!r} {what}; {why}. Nothing was written")
@@ -262,14 +280,24 @@ def check_exposure(stages: dict[str, list[StageRecord]], idx: Index, rules: Expo
                     refuse(stage, f"holds an execution example of w/o IO program {programs[wo].name!r} ({wo})",
                            f"this curriculum trains w/o IO programs as code only; only curricula registered with "
                            f"trains_without_io_examples (ad, pbb+ad) train their execution examples{hint}")
-            # 4. the code of w/o IO programs, where the curriculum hides it
+            # 4. the code of w/o IO programs, where the curriculum hides it (5. under the shuffled-code control)
             if hidden_re is not None:
                 for name in set(hidden_re.findall(text)):
                     p = by_name[name]
                     if p.source.strip() and p.source.rstrip("\n") in text:
-                        refuse(stage, f"holds the source of w/o IO program {p.name!r} ({p.id})",
+                        why = ("under the shuffled-code control a w/o IO name is trained only with another program's "
+                               "source (data/shuffled_code.jsonl); remove the source that shows its own"
+                               if rules.shuffled_code else
                                "this curriculum never shows the code of w/o IO programs (its demonstrations trace without "
                                "restating the source)")
+                        refuse(stage, f"holds the source of w/o IO program {p.name!r} ({p.id})", why)
+            # 5. the documents of w/o IO programs under the shuffled-code control
+            if rules.shuffled_code and r.program_id in without_io and r.kind in ("code_doc", "nl_doc"):
+                shown = idx.shown.get(r.program_id, "")
+                if r.kind == "nl_doc" or not shown or shown.rstrip("\n") not in text:
+                    refuse(stage, f"holds a {r.kind} of w/o IO program {programs[r.program_id].name!r} ({r.program_id}) "
+                           f"that is not its shuffled source", "under the shuffled-code control every document of a w/o "
+                           "IO program is a code doc of the source drawn for it; give its doc sources shuffled_code: true")
 
 
 def check_stage_names(stages: list[StageSpec]) -> None:

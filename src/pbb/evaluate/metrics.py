@@ -10,6 +10,12 @@ them, then split by what their parts are), and are not in the PBB effect's w/o I
 half of them may chain two w/ IO programs. Every bootstrap is seeded by (experiment
 seed, cell), so metrics.json is reproducible and does not depend on the order cells are
 computed in.
+
+Under the shuffled-code control the w/o IO predictions are also graded against the
+shown sources' outputs (`shuffled`, `shuffled_per_program`): both gradings on the same
+predictions, and their difference under one paired bootstrap. `budgets` records the
+generation caps the evaluation used and each SFT stage's `max_length` and cut records
+(`pbb.budgets`); `Cell.capped` counts the completions that hit the cap.
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from pbb.budgets import generation_budgets
 from pbb.config import Experiment
 from pbb.data.composition import composed_parts, evaluation_group
 from pbb.schema import COMPOSED_PARTS
+from pbb.errors import PbbError
 from pbb.seeds import bootstrap_rng
-from pbb.records import Cell, ConditionMetrics, Effect, Metrics, Prediction, Program, ProgramResult, SizeRow
+from pbb.records import (Cell, ConditionMetrics, Effect, Metrics, Prediction, Program, ProgramResult, ShuffledCell,
+                         SizeRow)
 from pbb.store import RunStore
 
 PASS_AT_K = (1, 2, 5, 10, 20, 50, 100)
@@ -113,7 +122,7 @@ def _cell(exp: Experiment, condition: str, group: str, mode: str, dist: str, rec
         accuracy=correct / len(recs),
         ci=cluster_bootstrap_ci(c, t, n_boot=exp.eval.n_bootstrap, confidence=exp.eval.confidence,
                                 rng=bootstrap_rng(exp.seed, condition, *key)),
-        pass_at_k=_per_item_pass_at_k(recs), parts=parts,
+        pass_at_k=_per_item_pass_at_k(recs), parts=parts, capped=sum(bool(r.capped) for r in recs),
     )
 
 
@@ -187,13 +196,77 @@ def condition_metrics(exp: Experiment, records: list[Prediction], programs: dict
         SizeRow(group=g, mode=m, size_lines=s, n=t, accuracy=c / t)
         for (g, m, s), (c, t) in sorted(by_size_acc.items(), key=lambda kv: (order((kv[0][0], kv[0][1], "")), kv[0][2]))
     ]
-    return ConditionMetrics(cells=cells, pbb_effect=effects, per_program=per_program, by_size=by_size)
+    shuffled, shuffled_per_program = shuffled_metrics(exp, [cells_in[k] for k in sorted(cells_in, key=order)
+                                                            if k[0] == "without_io"], programs, condition)
+    return ConditionMetrics(cells=cells, pbb_effect=effects, per_program=per_program, by_size=by_size,
+                            shuffled=shuffled, shuffled_per_program=shuffled_per_program)
+
+
+def shuffled_metrics(exp: Experiment, wo_cells: list[list[Prediction]], programs: dict[str, Program],
+                     condition: str) -> tuple[list[ShuffledCell], list[ProgramResult]]:
+    """The shuffled-code control: each w/o IO (mode, distribution) graded against the true and the shown sources' outputs.
+
+    Only predictions with a shuffled grading count (the shown source ran on the input);
+    one bootstrap over programs draws both gradings, so their difference is paired.
+    """
+    cfg = exp.eval
+    cells: list[ShuffledCell] = []
+    per_program: list[ProgramResult] = []
+    for recs in wo_cells:
+        graded = [r for r in recs if r.shuffled_correct is not None]
+        if not graded:
+            continue
+        m, d = graded[0].mode, graded[0].distribution
+        acc: dict[str, list[int]] = {}  # program id -> [correct (true), correct (shuffled), n]
+        for r in graded:
+            a = acc.setdefault(r.program_id, [0, 0, 0])
+            a[0] += bool(r.correct)
+            a[1] += bool(r.shuffled_correct)
+            a[2] += 1
+        ct, cs, t = (np.asarray(col, dtype=float) for col in zip(*acc.values()))
+        rng = bootstrap_rng(exp.seed, condition, "shuffled_code", m, d)
+        idx = rng.integers(0, len(t), size=(cfg.n_bootstrap, len(t)))
+        totals = t[idx].sum(axis=1)
+        boot_true, boot_shuffled = ct[idx].sum(axis=1) / totals, cs[idx].sum(axis=1) / totals
+        n = int(t.sum())
+        cells.append(ShuffledCell(
+            mode=m, distribution=d, n=n, n_programs=len(acc), undefined=len(recs) - len(graded),
+            same_output=sum(r.shuffled_expected == r.expected for r in graded),
+            correct_true=int(ct.sum()), accuracy_true=float(ct.sum() / n), ci_true=_quantiles(boot_true, cfg.confidence),
+            correct_shuffled=int(cs.sum()), accuracy_shuffled=float(cs.sum() / n),
+            ci_shuffled=_quantiles(boot_shuffled, cfg.confidence),
+            difference=float((cs.sum() - ct.sum()) / n), ci_difference=_quantiles(boot_shuffled - boot_true, cfg.confidence),
+        ))
+        for pid, (_, c, k) in acc.items():
+            prog = programs.get(pid)
+            per_program.append(ProgramResult(
+                program_id=pid, name=prog.name if prog else "", group="without_io", family=prog.family if prog else "",
+                mode=m, distribution=d, n=k, correct=c, accuracy=c / k, size_lines=size_lines(prog) if prog else 0,
+            ))
+    return cells, per_program
+
+
+def run_budgets(exp: Experiment, store: RunStore) -> dict:
+    """The budgets the run used: each mode's generation cap, each trained SFT stage's max_length and its cut records."""
+    try:
+        caps = {m: b.to_json() for m, b in generation_budgets(exp, store.data).items()}
+    except PbbError:  # the data files are gone (metrics recomputed from predictions alone): the caps are not known
+        caps = {}
+    out: dict = {"max_new_tokens": caps}
+    stages = {}
+    for s in exp.curriculum_stages():
+        info = store.read_stage_info(s.name)
+        if info and "max_length" in info:
+            stages[s.name] = {k: info.get(k) for k in ("max_length", "max_length_source", "longest_record", "records", "cut_records")}
+    out["max_length"] = stages
+    return out
 
 
 def compute_metrics(exp: Experiment, store: RunStore) -> Metrics:
     """Read every `predictions-<condition>.jsonl` of a run, write and return `metrics.json`."""
     programs = store.data.programs_by_id()
     conditions = {c: condition_metrics(exp, store.read_predictions(c), programs, c) for c in store.prediction_conditions()}
-    metrics = Metrics(confidence=exp.eval.confidence, n_bootstrap=exp.eval.n_bootstrap, conditions=conditions)
+    metrics = Metrics(confidence=exp.eval.confidence, n_bootstrap=exp.eval.n_bootstrap, conditions=conditions,
+                      budgets=run_budgets(exp, store))
     store.write_metrics(metrics)
     return metrics

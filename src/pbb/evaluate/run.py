@@ -11,6 +11,12 @@ predictions file with a flush (`pbb.evaluate.chunks`). A killed evaluation there
 perhaps one truncated line): a rerun keeps the whole chunks, drops the rest and goes
 on from the next chunk boundary, so its batches, and so its bytes, are those of an
 uninterrupted run.
+
+Each mode's generation cap is `pbb.budgets.generation_budgets` (the config's, or the
+longest reference completion plus a margin); a prediction records whether generation
+hit it (`capped`). Under the shuffled-code control a w/o IO prediction is graded a second
+time, against the output of the source its name was trained with
+(`data/shuffled_code.jsonl`): `shuffled_expected`, `shuffled_correct`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pbb import prompts
+from pbb.budgets import generation_budgets
 from pbb.config import Experiment
 from pbb.data.composition import evaluation_group, executable_source
 from pbb.errors import PbbError
@@ -31,7 +38,7 @@ from pbb.evaluate.chunks import ChunkedPredictions
 from pbb.prompts import grade
 from pbb.schema import BASELINES
 from pbb.progress import ProgressBar, console
-from pbb.records import Example, Prediction, Program
+from pbb.records import Example, Prediction, Program, ShuffledCode
 from pbb.store import DataStore, read_records
 
 CHUNK_BATCHES = 4
@@ -180,6 +187,11 @@ def run_eval(
     if first:
         console.print(f"{condition}: resuming after {len(records)} predictions in {out_path}", highlight=False)
 
+    data = DataStore(data_dir)
+    budgets = generation_budgets(exp, data)
+    shuffled = _shuffled_grading(data.read_shuffled_code(), {p.id: p for p in programs})
+    caps = ", ".join(f"{m} {b.value} ({'from the data' if b.source == 'data' else 'set'})" for m, b in budgets.items())
+    console.print(f"[dim]{condition}: max_new_tokens {caps}[/dim]", highlight=False)
     backend = backend or get_backend(cfg.backend, model_ref, batch_size=cfg.batch_size)
     greedy = cfg.temperature <= 0
     rows_per_query = 1 if greedy else n
@@ -190,7 +202,7 @@ def run_eval(
         start, end = bounds[i]
         chunk = queries[start:end]
         mode = chunk[0].mode
-        max_new = cfg.max_new_tokens_direct if mode == "direct" else cfg.max_new_tokens_cot
+        max_new = budgets[mode].value
         outs = backend.generate(
             [q.prompt for q in chunk], max_new_tokens=max_new, stop=stops_for_mode(mode),
             temperature=cfg.temperature, top_p=cfg.top_p, n=n, seed=exp.seed, progress=bar.advance,  # the bar below
@@ -199,10 +211,14 @@ def run_eval(
         for q, completions in zip(chunk, outs):
             for s, completion in enumerate(completions):
                 g = grade(q.program, mode, completion, q.example.output)
+                shown, shown_expected = shuffled.get((q.program.id, q.distribution, q.example.input), (None, None))
                 lines.append(Prediction(
                     program_id=q.program.id, group=evaluation_group(q.program), mode=mode, distribution=q.distribution,
-                    input=q.example.input, prompt=q.prompt, completion=completion, answer=g.answer,
+                    input=q.example.input, prompt=q.prompt, completion=str(completion), answer=g.answer,
                     expected=q.example.output, parsed=g.parsed, correct=g.correct, sample=s,
+                    capped=bool(getattr(completion, "capped", False)),  # a backend that does not say: not capped
+                    shuffled_expected=shown_expected,
+                    shuffled_correct=None if shown is None else grade(shown, mode, completion, shown_expected).correct,
                 ))
         return lines
 
@@ -218,6 +234,21 @@ def run_eval(
                   highlight=False)
     _warn_if_garbage(records, condition)
     return records
+
+
+def _shuffled_grading(shuffled: dict[str, ShuffledCode], programs: dict[str, Program]) -> dict[tuple[str, str, str], tuple[Program, str]]:
+    """(program id, distribution, input) -> (the program whose source the name showed, its output there).
+
+    The shown program grades (its `grading`, its grammar for membership), its output is the expected one.
+    """
+    out: dict[tuple[str, str, str], tuple[Program, str]] = {}
+    for pid, sc in shuffled.items():
+        shown = programs.get(sc.source_id)
+        if shown is None:
+            raise PbbError(f"data/shuffled_code.jsonl names program {sc.source_id!r}, which programs.jsonl lacks; rebuild the data")
+        for (dist, text), output in sc.outputs().items():
+            out[(pid, dist, text)] = (shown, output)
+    return out
 
 
 def _warn_if_garbage(records: list[Prediction], condition: str) -> None:

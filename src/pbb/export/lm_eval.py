@@ -101,6 +101,7 @@ def export_lm_eval(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, in
     `out_dir` gets `<task>.yaml` per (mode, group), the group `<prefix>.yaml`,
     `items/<task>.jsonl`, `programs.jsonl`, `utils.py` and `pbb_export.json`.
     """
+    from pbb.budgets import generation_budgets
     from pbb.evaluate.run import build_queries
     from pbb.store import RunStore
 
@@ -114,6 +115,7 @@ def export_lm_eval(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, in
     queries, warnings = build_queries(exp, programs, examples, in_context=in_context, one_shot=in_context)
     if not queries:
         raise PbbError(f"{run_dir}: the config's eval.groups x eval.distributions select no items to export")
+    caps = {m: b.value for m, b in generation_budgets(exp, store.data).items()}  # the caps `pbb run` evaluates with
     prefix = "pbb_" + _slug(name or exp.name) + ("_in_context" if in_context else "")
     by_task: dict[str, list[dict]] = {}
     modes: dict[str, str] = {}
@@ -131,7 +133,7 @@ def export_lm_eval(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, in
     for task, items in by_task.items():
         items_path = (out / "items" / f"{task}.jsonl").resolve()
         write_jsonl(items_path, items)
-        text = yaml.dump(_task_config(task, modes[task], items_path, exp), Dumper=_Dumper, sort_keys=False,
+        text = yaml.dump(_task_config(task, modes[task], items_path, exp, caps[modes[task]]), Dumper=_Dumper, sort_keys=False,
                          allow_unicode=True)
         # PyYAML quotes a scalar with a custom tag; lm-eval's own files write it bare
         write_text(out / f"{task}.yaml", re.sub(r"!function '(utils\.\w+)'", r"!function \1", text))
@@ -160,11 +162,11 @@ def _fn(name: str) -> _Function:
     return _Function(name)
 
 
-def _task_config(task: str, mode: str, items_path: Path, exp: Any) -> dict[str, Any]:
+def _task_config(task: str, mode: str, items_path: Path, exp: Any, max_gen_toks: int) -> dict[str, Any]:
     direct = mode == "direct"
     gen: dict[str, Any] = {
         "until": ["\n"] if direct else [],
-        "max_gen_toks": exp.eval.max_new_tokens_direct if direct else exp.eval.max_new_tokens_cot,
+        "max_gen_toks": max_gen_toks,
         "do_sample": False,
     }
     return {

@@ -255,6 +255,8 @@ def source_text(src: SourceSpec, doc_kind: str) -> str:
     }.get(src.kind, src.kind)
     if src.kind == "cot" and not src.restate_source:
         kind += " (trace only, no source)"
+    if src.shuffled_code:
+        kind += " (each showing another w/o IO program's source: the shuffled-code control)"
     text = f"{kind} of {group}"
     if src.kind in ("direct", "cot") and src.distribution == "natural":
         text += " (natural inputs)"

@@ -94,7 +94,9 @@ def side_for(finding: Finding, m: Measure, seeds: list[int], results: dict[str, 
             # composed programs are the metrics' group `composed` (runs of older versions: without_io)
             groups = {g, "composed"} if family == "composed" else {g}
             parts = metric.parts if family == "composed" else None
-            rows = [(r.program_keys.get(p.program_id, p.program_id), p.correct, p.n) for p in cond.per_program
+            shuffled = metric.grading == "shuffled" and g == "without_io"  # against the sources the names were shown
+            rows = [(r.program_keys.get(p.program_id, p.program_id), p.correct, p.n)
+                    for p in (cond.shuffled_per_program if shuffled else cond.per_program)
                     if p.group in groups and p.mode == metric.mode and p.distribution == metric.distribution
                     and (family is None or p.family == family) and (parts is None or p.parts == parts)]
             if not rows:

@@ -11,7 +11,8 @@ arms:
   proactive: {}
   mixture: {curriculum: mixture}                 # dotted keys, assigned like --set
   ciphers: {base: ../configs/paper/robustness_ciphers.yaml}   # an arm may start from another config
-  shuffled: {needs: "the shuffled-code control", curriculum_options.shuffled_code: true}
+  shuffled: {curriculum_options.shuffled_code: true}
+  later: {needs: "a feature still being built", curriculum_options.some_future_option: 3}
 findings:
   - id: mixture-vs-proactive
     claim: The proactive curriculum beats the homogeneous mixture.
@@ -75,6 +76,9 @@ class MetricSpec(Strict):
     parts: Literal["with_io", "mixed", "without_io"] | None = Field(
         None, description="family composed only: the composed programs whose parts are both w/ IO, mixed, or both w/o IO (None = all).")
     condition: str = Field("final", description="Which evaluation of the run (final, a stage name, zero_shot, in_context).")
+    grading: Literal["true", "shuffled"] = Field(
+        "true", description="What the w/o IO side is graded against: the true programs' outputs, or (the shuffled-code "
+                            "control) the outputs of the sources their names were trained with.")
 
     @model_validator(mode="after")
     def _check(self) -> MetricSpec:
@@ -82,6 +86,8 @@ class MetricSpec(Strict):
             raise ValueError("`group` is for kind accuracy; a pbb_effect always compares without_io with control")
         if self.parts is not None and self.family != "composed":
             raise ValueError("`parts` is for family composed: it says what the composed programs' parts are")
+        if self.grading == "shuffled" and "without_io" not in self.groups:
+            raise ValueError("`grading: shuffled` grades the w/o IO programs; it needs a pbb_effect or group without_io")
         return self
 
     @property
@@ -97,6 +103,8 @@ class MetricSpec(Strict):
             text += f", {self.family} programs"
         if self.parts:
             text += f" (parts {'mixed' if self.parts == 'mixed' else 'both ' + group_label(self.parts)})"
+        if self.grading == "shuffled":
+            text += ", w/o IO graded against the shuffled sources"
         return text + ("" if self.condition == "final" else f", condition {self.condition}")
 
 
@@ -111,6 +119,7 @@ class Measure(Strict):
     family: str | None = None
     parts: Literal["with_io", "mixed", "without_io"] | None = None
     condition: str | None = None
+    grading: Literal["true", "shuffled"] | None = None
 
     def metric(self, default: MetricSpec) -> MetricSpec:
         over = self.model_dump(exclude={"arm", "x"}, exclude_none=True)
@@ -273,6 +282,9 @@ def _check_metric(study_path: Path, finding: Finding, m: Measure, exp: Experimen
         raise PbbError(f"{where}: the arm has no evaluation condition {metric.condition!r} (it has {', '.join(conditions)})")
     if metric.family == "composed" and not exp.data.n_composed:
         raise PbbError(f"{where}: the metric counts composed programs but the arm builds none (set data.n_composed above 0)")
+    if metric.grading == "shuffled" and not any(src.shuffled_code for s in exp.resolved_stages() for src in s.sources):
+        raise PbbError(f"{where}: the metric grades against the shuffled sources but the arm is not the shuffled-code "
+                       "control (set curriculum_options.shuffled_code: true)")
 
 
 def load_study(path: str | Path, *, seeds: list[int] | None = None, overrides: list[str] | None = None) -> Study:

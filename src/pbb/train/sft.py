@@ -3,7 +3,9 @@
 The data is a prompt-completion dataset: declarative documents have an empty prompt
 (loss on the whole text), execution examples put the loss on the completion only
 (`completion_only_loss`). TRL appends the tokenizer's EOS to every completion, so the
-model learns to stop.
+model learns to stop. `train.max_length` unset, the stage's longest record plus a margin
+holds every record whole (`pbb.budgets`); an explicit one that cuts records says how many
+(a warning, and `cut_records` in `pbb_stage.json`).
 
 Where the time goes, and what this file does about it (measured in
 `benchmarks/train_throughput.py` against TRL with its defaults):
@@ -248,7 +250,28 @@ def uses_master_weights(cfg: TrainConfig, stage: StageSpec) -> bool:
     return cfg.finetune == "full" and p["bf16"] and p["use_cpu"]
 
 
+def record_lengths(records: list[StageRecord], tokenizer: Any) -> list[int]:
+    """Each record's length as TRL trains it: prompt + completion + EOS, tokenized as one text."""
+    eos = tokenizer.eos_token or ""
+    texts = [r.prompt + (r.completion or "") + eos for r in records]
+    return [len(ids) for i in range(0, len(texts), 512) for ids in tokenizer(texts[i : i + 512])["input_ids"]]
+
+
+def fit_max_length(stage: StageSpec, cfg: TrainConfig, records: list[StageRecord], tokenizer: Any) -> dict[str, Any]:
+    """The stage's max_length (`pbb.budgets.max_length_budget`), warning when an explicit one cuts records."""
+    from pbb.budgets import max_length_budget
+
+    budget = max_length_budget(cfg.max_length, record_lengths(records, tokenizer))
+    if budget["cut_records"]:
+        common.say_warning(
+            f"stage {stage.name!r}: {budget['cut_records']} of {budget['records']} records are longer than "
+            f"train.max_length {budget['max_length']} (the longest has {budget['longest_record']} tokens) and are cut "
+            f"before their end; leave max_length unset to fit them")
+    return budget
+
+
 def sft_args(exp: Experiment, stage: StageSpec, cfg: TrainConfig, out_dir: Path) -> Any:
+    """TRL's SFTConfig of the stage; its max_length is the config's until `fit_max_length` resolves it."""
     from trl import SFTConfig
 
     kwargs = common.common_args(cfg, exp, stage, out_dir)
@@ -275,6 +298,8 @@ def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir
     set_cpu_threads()
     torch.manual_seed(exp.seed)  # LoRA initialisation draws from it
     model, tokenizer = common.prepare_model(init, cfg, stage)
+    budget = fit_max_length(stage, cfg, records, tokenizer)  # needs the tokenizer, so after the model loads
+    args.max_length = budget["max_length"]
     master = uses_master_weights(cfg, stage)
     if master:
         for p in model.parameters():
@@ -303,6 +328,6 @@ def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir
         "steps": trainer.state.global_step, "resumed_from_step": resumed_from,
         **common.exposure_info(len(records), trainer.prompts_seen, cfg),
         "train_seconds": round(seconds, 2), "train_loss": result.training_loss,
-        "tokens": trainer._total_train_tokens, "seed": exp.seed,
+        "tokens": trainer._total_train_tokens, "seed": exp.seed, **budget,
     }
     return common.save_final(trainer, out_dir, info, base_ref if cfg.finetune == "lora" else None)

@@ -16,6 +16,21 @@ from pbb.errors import PbbError, did_you_mean
 from pbb.prompts import COT_STOP, Stop, apply_stops, stops_for_mode  # noqa: F401  (re-exported: the stop rules live with grading)
 from pbb.seeds import row_seed  # noqa: F401  (re-exported: every backend seeds its rows with it)
 
+class Completion(str):
+    """The text of one completion, and whether generation hit `max_new_tokens` (`capped`) rather than a stop rule or EOS.
+
+    A backend returns these so the evaluation can count the completions its cap cut short
+    (`Prediction.capped`); a plain `str` from a backend that does not say reads as not capped.
+    """
+
+    capped: bool
+
+    def __new__(cls, text: str, capped: bool = False) -> Completion:
+        obj = super().__new__(cls, text)
+        obj.capped = capped
+        return obj
+
+
 
 class GenerationBackend(ABC):
     """Generates completions for raw text prompts."""
@@ -35,7 +50,8 @@ class GenerationBackend(ABC):
         seed: int = 0,
         progress: Callable[[int], None] | None = None,
     ) -> list[list[str]]:
-        """Return `n` completions per prompt, in prompt order (completion text only, stop-cut).
+        """Return `n` completions per prompt, in prompt order (completion text only, stop-cut; a `Completion` says
+        whether the token limit ended it).
 
         `temperature == 0` is greedy (then the `n` samples are identical and are generated
         once). Sampling is seeded by `seed` (the experiment's seed): sample `s` of prompt

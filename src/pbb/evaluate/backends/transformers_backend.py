@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from pbb.evaluate.backends.base import GenerationBackend, Stop, apply_stops, register_backend, row_seed
+from pbb.evaluate.backends.base import Completion, GenerationBackend, Stop, apply_stops, register_backend, row_seed
 
 PRUNE_FRACTION = 0.25
 """Drop finished rows once this fraction of the live batch has finished: each drop
@@ -128,7 +128,7 @@ class TransformersBackend(GenerationBackend):
         top_p: float,
         seeds: list[int] | None,
         progress: Callable[[int], None] | None,
-    ) -> list[str]:
+    ) -> list[Completion]:
         from transformers import DynamicCache
 
         b = len(batch_ids)
@@ -198,7 +198,7 @@ class TransformersBackend(GenerationBackend):
         else:  # token limit reached: the rows still going end here
             if progress:
                 progress(sum(1 for r in live if not done[r]))
-        return texts
+        return [Completion(t, capped=not d) for t, d in zip(texts, done)]
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any) -> torch.Tensor:
         """Next-token logits of each row (the cache grows by the rows' new positions)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pbb.evaluate.backends.base import GenerationBackend, Stop, apply_stops, register_backend, row_seed
+from pbb.evaluate.backends.base import Completion, GenerationBackend, Stop, apply_stops, register_backend, row_seed
 
 
 def vllm_available() -> bool:
@@ -88,11 +88,12 @@ class VLLMBackend(GenerationBackend):
             for p, s in rows
         ]
         outs = self.llm.generate([texts[p] for p, _ in rows], params, lora_request=self.lora, use_tqdm=False)
-        out: dict[tuple[int, int], str] = {}
+        out: dict[tuple[int, int], Completion] = {}
         for row, o in zip(rows, outs):
             self.tokens_generated += sum(len(c.token_ids) for c in o.outputs)
             self.prompt_tokens += len(o.prompt_token_ids or ())
-            out[row] = apply_stops(o.outputs[0].text, stop)[0]
+            text, hit = apply_stops(o.outputs[0].text, stop)  # a pattern stop vLLM could not apply may end it here
+            out[row] = Completion(text, capped=o.outputs[0].finish_reason == "length" and not hit)
         if progress:
             progress(len(rows))
         return [[out[(p, 0 if greedy else s)] for s in range(n)] for p in range(len(prompts))]

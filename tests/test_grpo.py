@@ -190,39 +190,6 @@ def test_max_completion_length_below_a_reference_fails_before_training(data_dir,
     assert not (tmp_path / "x" / "final").exists()
 
 
-@pytest.mark.slow
-def test_grpo_with_the_exact_match_reward_raises_the_mean_reward(tmp_path):
-    """A constant answer, learnt by GRPO with the real reward: the mean reward rises from the warm start's 1/3.
-
-    A random tiny model never samples a right answer, so a short SFT stage first teaches it to
-    answer ' 1', ' 2' or ' 3' (a third each); GRPO then rewards only ' 2' (a minute or two on a CPU).
-    """
-    xs = range(6)
-    d = tmp_path / "data"
-    write_jsonl(d / "programs.jsonl", [p.to_json() for p in PROGRAMS])
-    write_jsonl(d / "examples.jsonl", [Example(p.id, "train", str(x), "2", "").to_json() for p in PROGRAMS for x in xs])
-    write_jsonl(d / "stages" / "warm.jsonl", [
-        {"prompt": prompts.direct_prompt(p.name, str(x)), "completion": prompts.direct_completion(str(1 + (i + x) % 3)),
-         "kind": "example", "mode": "direct", "program_id": p.id} for i, p in enumerate(PROGRAMS) for x in xs])
-    write_jsonl(d / "stages" / "rl.jsonl", [
-        {"prompt": prompts.direct_prompt(p.name, str(x)), "kind": "example", "mode": "direct", "expected": "2", "program_id": p.id}
-        for p in PROGRAMS for x in xs])
-    train = {"batch_size": 8, "save_steps": 1000, "max_length": 64}
-    exp = validate_experiment({"name": "t", "model": "tiny-random", "seed": 0, "curriculum": "custom", "stages": [
-        {"name": "warm", "method": "sft", "sources": [{"kind": "direct"}], "train": {**train, "epochs": 12, "learning_rate": 1e-2}},
-        {"name": "rl", "method": "grpo", "sources": [{"kind": "direct"}],
-         "train": {**train, "epochs": 3, "learning_rate": 3e-3, "lr_scheduler": "constant",
-                   "grpo": {"num_generations": 8, "max_completion_length": 3}}}]})
-    warm, rl = exp.curriculum_stages()
-    init = run_stage(exp, warm, data_dir=d, init="tiny-random", out_dir=tmp_path / "warm", log_path=tmp_path / "warm.jsonl")
-    run_stage(exp, rl, data_dir=d, init=init, out_dir=tmp_path / "rl", log_path=tmp_path / "rl.jsonl")
-    rewards = [r["reward"] for r in read_jsonl(tmp_path / "rl.jsonl")]
-    assert len(rewards) == 9
-    first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
-    assert 0.15 < first < 0.55, f"the warm start should answer ' 2' about a third of the time: {rewards}"
-    assert last > first + 0.25 and last > 0.6, f"mean reward did not rise: {rewards}"
-
-
 # ---------------------------------------------------------------- slow: learning
 
 

@@ -489,3 +489,24 @@ def test_a_composed_metric_reads_the_composed_rows_and_may_narrow_them_by_parts(
     with pytest.raises(ValueError, match="`parts` is for family composed"):
         Finding(id="x", claim="c", paper={"version": "v1", "where": "w", "found": "f"},
                 metric={"kind": "pbb_effect", "parts": "mixed"}, b={"arm": "composition"}, expect="higher")
+
+
+def test_a_finished_run_stays_finished_when_the_schema_gains_a_field_but_not_when_a_value_changes(tmp_path):
+    from pbb.study.run import run_state
+
+    study = load_study(write_study_file(tmp_path))
+    out = tmp_path / "out"
+    _fake_finished_run(study, out, "proactive-s0", {k: 0.5 for k in
+                       [("without_io", "cot"), ("without_io", "direct"), ("control", "cot"), ("control", "direct")]})
+    run = study.runs["proactive-s0"]
+    assert run_state(out, run).finished
+    config = out / "runs" / "proactive-s0" / "config.yaml"
+    raw = yaml.safe_load(config.read_text())
+    del raw["eval"]["top_p"]  # as a config.yaml written before the schema had this field (at its default)
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert run_state(out, run).finished
+    raw["train"]["learning_rate"] = 5e-4  # a value this arm does not ask for
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert not run_state(out, run).finished
+    config.write_text("data: [not, a, config]\n")
+    assert not run_state(out, run).finished

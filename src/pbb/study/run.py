@@ -8,7 +8,9 @@ DIR/
   plots/findings.png      the forest plot
 ```
 
-A run is **finished** when its `config.yaml` is the arm x seed's resolved config, its
+A run is **finished** when its `config.yaml`, read back with today's schema, is the arm x
+seed's resolved config (so a field added to the schema since, at its default, does not
+make a finished run stale; a changed value does), its
 `eval/metrics.json` exists and its manifest records every step (data, each training
 stage, each evaluation, metrics, report) as done. A finished run is not started again;
 any other run is (re)started, and `run_experiment` itself skips the steps it already did.
@@ -40,7 +42,6 @@ class RunState:
 
 def run_state(out_dir: Path, run: PlannedRun) -> RunState:
     """Whether one arm x seed is finished (see the module docstring), and how long its done steps took."""
-    from pbb.config import dump_experiment
     from pbb.experiment import eval_conditions
     from pbb.store import RunStore
 
@@ -52,9 +53,20 @@ def run_state(out_dir: Path, run: PlannedRun) -> RunState:
     wall = float(sum(v.get("wall_s") or 0.0 for v in steps.values()))
     required = ["data", *(f"train:{s.name}" for s in run.exp.resolved_stages()),
                 *(f"eval:{c}" for c, _, _ in eval_conditions(run.exp)), "metrics", "report"]
-    same_config = store.config_path.is_file() and store.config_path.read_text(encoding="utf-8") == dump_experiment(run.exp)
+    same_config = _same_config(store, run)
     finished = same_config and store.metrics_path.is_file() and all(k in steps for k in required)
     return RunState(run.key, finished, True, wall, len(steps))
+
+
+def _same_config(store: Any, run: PlannedRun) -> bool:
+    """Whether the run's stored config, validated again today, equals the arm x seed's config."""
+    if not store.config_path.is_file():
+        return False
+    try:
+        stored = store.read_config()
+    except PbbError:
+        return False  # a config today's schema rejects is not this arm's
+    return stored.model_dump(mode="json") == run.exp.model_dump(mode="json")
 
 
 def run_states(study: Study, out_dir: Path) -> dict[str, RunState]:

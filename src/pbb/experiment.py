@@ -211,9 +211,18 @@ def _run_experiment(exp: Experiment, run_dir: Path) -> Path:
             pred_path.unlink(missing_ok=True)
         _mark_pending(store, key, e_hash)
         what = "base model" if model == "base" else f"checkpoint {model}"
+        cached = _baseline_cache(exp, model_ref) if condition in BASELINES else None
         with _step(f"{key}: {what}{' with the source in the prompt' if in_context else ''}") as t:
-            run_eval(exp, data_dir=data.root, model_ref=model_ref, out_path=pred_path, condition=condition, in_context=in_context)
-        manifest.record(key, e_hash, t["wall_s"])
+            run_eval(exp, data_dir=data.root, model_ref=model_ref, out_path=pred_path, condition=condition, in_context=in_context,
+                     backend=cached)
+        reuse = {}
+        if cached is not None:
+            reuse = {"reused_chunks": cached.hits, "generated_chunks": cached.misses}
+            if cached.hits:
+                console.print(f"[dim]{key}: {cached.hits} of {cached.hits + cached.misses} chunks read back from the "
+                              f"generation cache ({cached.root})[/dim]", highlight=False)
+            cached.close()
+        manifest.record(key, e_hash, t["wall_s"], **reuse)
 
     # drop predictions of conditions this config no longer asks for, so metrics match the config
     wanted = {c for c, _, _ in eval_conditions(exp, stages)}
@@ -231,6 +240,16 @@ def _run_experiment(exp: Experiment, run_dir: Path) -> Path:
     manifest.record("report", "", t["wall_s"])
     write_report(run_dir)  # once more, so the report's timings include the report step itself
     return report
+
+
+def _baseline_cache(exp: Experiment, model_ref: str):
+    """The generation cache in front of the baselines' backend (`pbb.evaluate.generation_cache`); None when it is off."""
+    from pbb.evaluate.backends import get_backend
+    from pbb.evaluate.generation_cache import cached_backend
+
+    cfg = exp.eval
+    return cached_backend(lambda: get_backend(cfg.backend, model_ref, batch_size=cfg.batch_size),
+                          model_ref=model_ref, backend=cfg.backend, batch_size=cfg.batch_size)
 
 
 def _data_intact(data: DataStore) -> bool:

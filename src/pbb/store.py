@@ -353,7 +353,8 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _hardware() -> dict[str, Any]:
+def hardware() -> dict[str, Any]:
+    """The CPU's model name, the core count, the memory and the GPU (None without one)."""
     import psutil
 
     cpu = platform.processor() or ""
@@ -393,7 +394,7 @@ class RunManifest:
             "started": old.get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "pbb_version": __version__,
             "versions": _versions(),
-            "hardware": _hardware(),
+            "hardware": hardware(),
             "seed": exp.seed,
             "steps": old.get("steps", {}),
             "peak_rss_gb": old.get("peak_rss_gb", 0.0),

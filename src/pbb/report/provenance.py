@@ -121,6 +121,15 @@ def exposure_section(run: RunData) -> str:
 # ---------------------------------------------------------------- timings and data
 
 
+def _status(step: dict) -> str:
+    """done / not finished, and for a baseline how many of its chunks the generation cache supplied."""
+    status = "done" if step.get("done") else "not finished"
+    reused, generated = finite(step.get("reused_chunks")), finite(step.get("generated_chunks"))
+    if reused:
+        status += f" ({int(reused)} of {int(reused + (generated or 0))} chunks' generations read back from the cache)"
+    return status
+
+
 def timings_section(run: RunData) -> str:
     """Wall time per step, peak memory, hardware and versions, from manifest.json."""
     m = run.manifest
@@ -129,7 +138,7 @@ def timings_section(run: RunData) -> str:
     out = []
     steps = mapping(m, "steps")
     if steps:
-        rows = [[escape(name), duration((s or {}).get("wall_s")), "done" if (s or {}).get("done") else "not finished"]
+        rows = [[escape(name), duration((s or {}).get("wall_s")), _status(s or {})]
                 for name, s in steps.items() if isinstance(s, dict) or s is None]
         total = sum(finite((s or {}).get("wall_s")) or 0.0 for s in steps.values() if isinstance(s, dict))
         rows.append(["**total**", duration(total), ""])

@@ -13,6 +13,7 @@ from pbb.evaluate.backends.base import (
     GenerationBackend,
     Stop,
     apply_stops,
+    backend_name,
     get_backend,
     register_backend,
     row_seed,
@@ -22,6 +23,6 @@ from pbb.evaluate.backends import transformers_backend  # noqa: F401,E402  (regi
 from pbb.evaluate.backends import vllm_backend  # noqa: F401,E402  (registers "vllm"; imports vLLM lazily)
 
 __all__ = [
-    "AUTO_ORDER", "BACKENDS", "COT_STOP", "GenerationBackend", "Stop", "apply_stops", "get_backend",
+    "AUTO_ORDER", "BACKENDS", "COT_STOP", "GenerationBackend", "Stop", "apply_stops", "backend_name", "get_backend",
     "register_backend", "row_seed", "stops_for_mode",
 ]

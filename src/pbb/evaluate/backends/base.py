@@ -86,10 +86,16 @@ def register_backend(name: str):
     return deco
 
 
+def backend_name(name: str) -> str:
+    """The backend `name` stands for: itself, or for 'auto' the first of `AUTO_ORDER` that is registered and available."""
+    if name == "auto":
+        return next((b for b in AUTO_ORDER if b in BACKENDS and BACKENDS[b].available()), "transformers")
+    return name
+
+
 def get_backend(name: str, model_ref: str, **options: Any) -> GenerationBackend:
     """Build the backend `name` ('auto': the first of `AUTO_ORDER` that is registered and available)."""
-    if name == "auto":
-        name = next((b for b in AUTO_ORDER if b in BACKENDS and BACKENDS[b].available()), "transformers")
+    name = backend_name(name)
     if name not in BACKENDS:
         raise PbbError(
             f"Unknown generation backend {name!r}.{did_you_mean(name, BACKENDS)} Registered: {', '.join(sorted(BACKENDS))}."

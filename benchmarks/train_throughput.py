@@ -46,7 +46,7 @@ def matmul_tflops(n: int = 2048, reps: int = 8) -> float:
     """Best-of-`reps` bf16 matmul throughput on this CPU (TFLOP/s): the peak we hold the MFU against."""
     import torch
 
-    from pbb.models import set_cpu_threads
+    from pbb.devices import set_cpu_threads
 
     set_cpu_threads()
     a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)

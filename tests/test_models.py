@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from pbb.errors import PbbError
-from pbb.models import MODELS, load_model, load_tokenizer, pick_dtype, resolve_model
+from pbb.devices import pick_dtype
+from pbb.models import MODELS, load_model, load_tokenizer, resolve_model
 
 
 def test_tiny_random_loads_and_generates():

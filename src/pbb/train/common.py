@@ -110,7 +110,7 @@ def precision_args(cfg: TrainConfig, stage: StageSpec) -> dict[str, Any]:
     """
     import torch
 
-    from pbb.models import default_device, pick_dtype
+    from pbb.devices import default_device, pick_dtype
 
     device = default_device()
     dtype = pick_dtype(cfg.dtype, device)

@@ -218,7 +218,8 @@ def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir
     from datasets import Dataset
 
     from pbb.data.render import reference_completions
-    from pbb.models import load_tokenizer, set_cpu_threads
+    from pbb.devices import set_cpu_threads
+    from pbb.models import load_tokenizer
     from pbb.store import DataStore
 
     records = common.read_stage_records(data_dir, stage, COLUMNS)

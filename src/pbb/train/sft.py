@@ -290,7 +290,7 @@ def sft_args(exp: Experiment, stage: StageSpec, cfg: TrainConfig, out_dir: Path)
 def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir: Path, init: str | Path,
                 out_dir: Path, log_path: Path) -> Path:
     """Train one SFT stage into `out_dir/final` (resuming from `out_dir/trainer/` when present)."""
-    from pbb.models import set_cpu_threads
+    from pbb.devices import set_cpu_threads
 
     records = common.read_stage_records(data_dir, stage, ("prompt", "completion"))
     args = sft_args(exp, stage, cfg, out_dir)  # checks batch/precision settings before loading anything

@@ -130,6 +130,8 @@ def sha256_files(paths: Iterable[str | os.PathLike]) -> str:
     for p in paths:
         p = Path(p)
         h.update(p.name.encode() + b"\0")
-        h.update(p.read_bytes())
+        with open(p, "rb") as f:  # in blocks: model weights are hundreds of MB
+            for block in iter(lambda: f.read(1 << 24), b""):
+                h.update(block)
         h.update(b"\0")
     return h.hexdigest()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pbb.evaluate.backends.base import Completion, GenerationBackend, Stop
-from pbb.io import sha256_bytes, sha256_obj, write_json
+from pbb.io import sha256_bytes, sha256_files, sha256_obj, write_json, write_text
 
 REVISION = 1
 """Part of every key: bump it when the backends' generation changes in a way the versions below do not show."""
@@ -68,17 +68,9 @@ def _file_hash(path: Path) -> str:
     memo = cache_root() / "file-hashes" / f"{sha256_obj([str(path.resolve()), st.st_size, st.st_mtime_ns])}.txt"
     if memo.is_file():
         return memo.read_text(encoding="utf-8").strip()
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            h.update(block)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(h.hexdigest(), encoding="utf-8")
-    os.replace(tmp, memo)
-    return h.hexdigest()
+    digest = sha256_files([path])
+    write_text(memo, digest)
+    return digest
 
 
 def _stop_json(stop: Stop) -> Any:

@@ -85,3 +85,57 @@ def test_the_data_layer_imports_no_suite_module():
     for path in sorted((REPO / "src" / "pbb" / "data").glob("*.py")):
         bad = _imports(path) & suites
         assert not bad, f"pbb/data/{path.name} imports {sorted(bad)}"
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """pbb's modules and, for each, the pbb modules it imports (lazily or not, `from pkg import mod` included;
+    `if TYPE_CHECKING:` aside)."""
+    src = REPO / "src"
+    paths = {".".join(p.relative_to(src).with_suffix("").parts).removesuffix(".__init__"): p for p in src.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text())
+        skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                for n in ast.walk(node)}
+        deps: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                deps.add(node.module)
+                deps.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = {d for d in deps if d in paths and d != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph` (a path that ends where it starts), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    path: list[str] = []
+
+    def visit(v: str) -> list[str] | None:
+        state[v] = 1
+        path.append(v)
+        for w in sorted(graph[v]):
+            if state.get(w) == 1:
+                return path[path.index(w):] + [w]
+            if w not in state and (found := visit(w)):
+                return found
+        path.pop()
+        state[v] = 2
+        return None
+
+    for v in sorted(graph):
+        if v not in state and (found := visit(v)):
+            return found
+    return None
+
+
+def test_no_import_cycle_in_the_package():
+    """Imports go one way, lazy ones included: a lazy import that closes a cycle is a cycle a refactor must untangle."""
+    graph = _module_graph()
+    assert {"pbb.config", "pbb.curricula", "pbb.evaluate.score"} <= set(graph)
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+    assert _cycle({**graph, "pbb.curricula": graph["pbb.curricula"] | {"pbb.config"}})  # the check can fail

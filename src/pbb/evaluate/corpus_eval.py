@@ -31,6 +31,7 @@ from rich.console import Console
 from pbb import prompts
 from pbb.errors import PbbError
 from pbb.evaluate import cruxeval
+from pbb.evaluate.cruxeval import load_corpus
 from pbb.evaluate.backends import COT_STOP, Stop, get_backend
 from pbb.evaluate.chunks import ChunkedPredictions
 from pbb.prompts import Grade, grade_answer
@@ -147,34 +148,6 @@ PROTOCOLS: dict[str, Protocol] = {
         extract, MAX_NEW_TOKENS, 1, 0.0, 1.0,
     ),
 }
-
-
-def load_corpus(path: str | os.PathLike, limit: int | None = None) -> list[dict[str, str]]:
-    """CRUXEval-format records (`code`, `input`, `output`, optional `id`), checked line by line."""
-    path = Path(path)
-    if not path.exists():
-        raise PbbError(f"{path} does not exist: pass a CRUXEval-format JSONL file (code, input, output)")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                raise PbbError(f"{path}:{lineno}: not valid JSON; each line must be one object") from None
-            if not isinstance(d, dict):
-                raise PbbError(f"{path}:{lineno}: expected a JSON object with code, input and output")
-            for field in ("code", "input", "output"):
-                if not isinstance(d.get(field), str):
-                    raise PbbError(f"{path}:{lineno}: field {field!r} is missing or not a string")
-            records.append({"id": str(d.get("id", f"line_{lineno}")), "code": d["code"], "input": d["input"],
-                            "output": d["output"]})
-            if limit is not None and len(records) >= limit:
-                break
-    if not records:
-        raise PbbError(f"{path}: no records")
-    return records
 
 
 def eval_corpus(

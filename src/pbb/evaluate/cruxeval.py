@@ -40,9 +40,13 @@ Where pbb departs from this, on purpose:
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pbb.errors import PbbError
 from pbb.prompts import MAX_ANSWER_CHARS, is_parsed, parse_literal
 
 if TYPE_CHECKING:  # the backends import torch; scoring a generations file needs none of it
@@ -259,3 +263,31 @@ def extract_answer(completion: str, mode: str, input_text: str | None = None) ->
             return found
     block = candidates[0].strip()
     return block or None
+
+
+def load_corpus(path: str | os.PathLike, limit: int | None = None) -> list[dict[str, str]]:
+    """CRUXEval-format records (`code`, `input`, `output`, optional `id`), checked line by line."""
+    path = Path(path)
+    if not path.exists():
+        raise PbbError(f"{path} does not exist: pass a CRUXEval-format JSONL file (code, input, output)")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                raise PbbError(f"{path}:{lineno}: not valid JSON; each line must be one object") from None
+            if not isinstance(d, dict):
+                raise PbbError(f"{path}:{lineno}: expected a JSON object with code, input and output")
+            for field in ("code", "input", "output"):
+                if not isinstance(d.get(field), str):
+                    raise PbbError(f"{path}:{lineno}: field {field!r} is missing or not a string")
+            records.append({"id": str(d.get("id", f"line_{lineno}")), "code": d["code"], "input": d["input"],
+                            "output": d["output"]})
+            if limit is not None and len(records) >= limit:
+                break
+    if not records:
+        raise PbbError(f"{path}: no records")
+    return records

@@ -105,11 +105,9 @@ def score_generations(
     corpus: str | os.PathLike, generations: str | os.PathLike, out_dir: str | os.PathLike, *, mode: str = "direct",
 ) -> dict[str, Any]:
     """Grade a CRUXEval-format generations file against `corpus`; write verdicts.jsonl and metrics.json."""
-    from pbb.evaluate.corpus_eval import load_corpus
-
     if mode not in cruxeval.MODES:
         raise PbbError(f"--mode {mode!r}: expected one of {', '.join(cruxeval.MODES)} (the prompt the generations answer)")
-    records = load_corpus(corpus)
+    records = cruxeval.load_corpus(corpus)
     gens, theirs = load_generations(generations)
     index = match_keys(list(gens), records, str(generations))
     by_record: dict[int, str] = {}

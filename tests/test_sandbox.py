@@ -11,6 +11,8 @@ import ast
 import os
 import secrets
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -252,6 +254,26 @@ def test_parent_files_are_invisible_under_the_os_boundary(sb, tmp_path):
     secret_file.write_text(SECRET)
     r = sb.run("def f(p):\n    return open(p).read()\n", "f", repr(str(secret_file)))
     assert not r.ok and r.error_kind == "exception" and SECRET not in (r.error or "")
+
+
+def _private_mounts_allowed() -> bool:
+    """Whether a process here may make a private mount namespace (root with CAP_SYS_ADMIN), probed in a child."""
+    probe = "import ctypes, sys; sys.exit(ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0)"
+    return os.geteuid() == 0 and subprocess.run([sys.executable, "-c", probe], timeout=30).returncode == 0
+
+
+def test_as_root_a_size_capped_tmpfs_caps_what_a_call_writes(tmp_path):
+    """Where the machine allows it (root, mount namespaces), the total a call writes is capped by a tmpfs, not only
+    each file: many files under the per-file cap still stop at the total."""
+    if not _private_mounts_allowed():
+        pytest.skip("no private mount namespace here (not root, or no CAP_SYS_ADMIN)")
+    with Sandbox(workers=1, timeout_s=10, memory_mb=256, max_file_mb=1, max_written_mb=2) as s:
+        assert s.isolation.get("write_cap") == "tmpfs", s.isolation
+        many = ("def f(n):\n    for i in range(n):\n        with open(f'part{i}', 'wb') as fh:\n"
+                "            fh.write(b'x' * 900_000)\n    return n\n")
+        assert s.run(many, "f", "2").ok
+        r = s.run(many, "f", "6")
+        assert not r.ok and r.error_kind == "exception", r
 
 
 def test_builtins_patched_by_a_program_do_not_leak_into_the_next_call(sb):

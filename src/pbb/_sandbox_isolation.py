@@ -50,12 +50,12 @@ def _drop_all_capabilities() -> bool:
 def _mount_tmpfs(workdir: str, cfg: dict) -> bool:
     """As root: a private mount namespace with a size-capped tmpfs on the working directory."""
     try:
-        libc = libc()
-        if libc.unshare(CLONE_NEWNS) != 0 or libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        c = libc()
+        if c.unshare(CLONE_NEWNS) != 0 or c.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
             return False
         size_kb = max(64, cfg["max_written_bytes"] // 1024)
         opts = f"size={size_kb}k,nr_inodes=4096,mode=0700,uid={cfg['drop_uid']},gid={cfg['drop_gid']}"
-        return libc.mount(b"tmpfs", os.fsencode(workdir), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts.encode()) == 0
+        return c.mount(b"tmpfs", os.fsencode(workdir), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts.encode()) == 0
     except Exception:
         return False
 

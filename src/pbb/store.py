@@ -5,7 +5,7 @@ runs/<name>/                      RunStore
   .lock                           held by the run in progress (pbb.runlock): its pid, host, start, command
   config.yaml                     the resolved config, every default filled in
   curriculum.json                 the resolved stages (sources, method, merged train config)
-  manifest.json                   versions, hardware, seed, one entry per finished step (RunManifest)
+  manifest.json                   versions, hardware, seed, one entry per finished step (pbb.manifest.RunManifest)
   data/                           DataStore: a data build (also what `pbb data --out DIR` writes)
     programs.jsonl                one `Program` a line
     examples.jsonl                one `Example` a line
@@ -30,15 +30,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pbb.errors import PbbError
 from pbb.io import atomic_open, dumps, read_json, sha256_files, write_json, write_text
+from pbb.manifest import RunManifest
 from pbb.records import Example, Ledger, Metrics, Prediction, Program, RecordError, ShuffledCode, StageRecord
 
 if TYPE_CHECKING:
@@ -336,86 +335,3 @@ class RunStore:
             m = read_json(self.manifest_path)
             return m if isinstance(m, dict) else None
         return None
-
-
-# ---------------------------------------------------------------- the run manifest
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from pbb import __version__
-
-    out = {"python": platform.python_version(), "pbb": __version__}
-    for pkg in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
-
-
-def hardware() -> dict[str, Any]:
-    """The CPU's model name, the core count, the memory and the GPU (None without one)."""
-    import psutil
-
-    cpu = platform.processor() or ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    hw: dict[str, Any] = {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "gpu": None}
-    with contextlib.suppress(Exception):
-        import torch
-
-        if torch.cuda.is_available():
-            hw["gpu"] = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    return hw
-
-
-def _peak_rss_gb() -> float:
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # KiB on Linux
-
-
-class RunManifest:
-    """`manifest.json` of a run: versions, hardware, seed, and one entry per finished step."""
-
-    def __init__(self, path: Path, exp: Experiment):
-        from pbb import __version__
-
-        self.path = path
-        old: dict[str, Any] = {}
-        if path.exists():
-            with contextlib.suppress(OSError, ValueError):
-                old = read_json(path)
-        self.data: dict[str, Any] = {
-            "name": exp.name,
-            "started": old.get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "pbb_version": __version__,
-            "versions": _versions(),
-            "hardware": hardware(),
-            "seed": exp.seed,
-            "steps": old.get("steps", {}),
-            "peak_rss_gb": old.get("peak_rss_gb", 0.0),
-        }
-        self.save()
-
-    def step(self, step: str) -> dict[str, Any] | None:
-        return self.data["steps"].get(step)
-
-    def done(self, step: str, input_hash: str) -> bool:
-        s = self.data["steps"].get(step)
-        return bool(s and s.get("done") and s.get("hash") == input_hash)
-
-    def record(self, step: str, input_hash: str, wall_s: float, **extra: Any) -> None:
-        self.data["steps"][step] = {"hash": input_hash, "wall_s": round(wall_s, 2), "done": True, **extra}
-        self.save()
-
-    def forget(self, step: str) -> None:
-        self.data["steps"].pop(step, None)
-        self.save()
-
-    def save(self) -> None:
-        self.data["peak_rss_gb"] = max(self.data.get("peak_rss_gb", 0.0), _peak_rss_gb())
-        write_json(self.path, self.data)

@@ -150,7 +150,7 @@ def cached_backend(make_backend: Callable[[], GenerationBackend], *, model_ref: 
 
     from pbb.evaluate.backends import backend_name  # the package: it registers the backends 'auto' chooses from
     from pbb.devices import pick_dtype, set_cpu_threads
-    from pbb.store import hardware
+    from pbb.manifest import hardware
 
     set_cpu_threads()  # as loading the model will: the thread count is part of the key (it can move bf16 sums)
     hw = hardware()

@@ -49,18 +49,21 @@ def test_command_does_not_import_the_ml_stack(argv):
     assert not heavy, f"pbb {' '.join(argv)} imported {sorted({m.split('.')[0] for m in heavy})} ({len(heavy)} modules)"
 
 
-def _imports(path: Path) -> set[str]:
-    """Every module a file imports, at the top or inside a function (`if TYPE_CHECKING:` aside)."""
+def _import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """A file's import statements, at the top or inside a function (`if TYPE_CHECKING:` aside)."""
     tree = ast.parse(path.read_text())
     skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
             for n in ast.walk(node)}
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in skip]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function (`if TYPE_CHECKING:` aside)."""
     names: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
+    for node in _import_nodes(path):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif node.module:
             names.add(node.module)
     return names
 
@@ -94,13 +97,8 @@ def _module_graph() -> dict[str, set[str]]:
     paths = {".".join(p.relative_to(src).with_suffix("").parts).removesuffix(".__init__"): p for p in src.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in paths.items():
-        tree = ast.parse(path.read_text())
-        skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-                for n in ast.walk(node)}
         deps: set[str] = set()
-        for node in ast.walk(tree):
-            if id(node) in skip:
-                continue
+        for node in _import_nodes(path):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 deps.add(node.module)
                 deps.update(f"{node.module}.{a.name}" for a in node.names)

@@ -60,6 +60,16 @@ def _mount_tmpfs(workdir: str, cfg: dict) -> bool:
         return False
 
 
+def _chroot(workdir: str) -> bool:
+    """chroot into the working directory (then "/" is it); False where this process may not."""
+    try:
+        os.chroot(workdir)
+        os.chdir("/")
+        return True
+    except OSError:
+        return False
+
+
 def isolate(cfg: dict) -> dict:
     """Enter the namespaces, chroot and drop privileges that this machine allows; report which."""
     workdir = cfg["workdir"]
@@ -68,12 +78,7 @@ def isolate(cfg: dict) -> dict:
     if os.geteuid() == 0:
         info["netns"] = _unshare(CLONE_NEWNET)
         info["write_cap"] = "tmpfs" if _mount_tmpfs(workdir, cfg) else "hook"
-        try:
-            os.chroot(workdir)
-            os.chdir("/")
-            info["chroot"] = True
-        except OSError:
-            pass
+        info["chroot"] = _chroot(workdir)
         uid, gid = cfg["drop_uid"], cfg["drop_gid"]
         os.setgroups([])
         os.setgid(gid)
@@ -82,12 +87,7 @@ def isolate(cfg: dict) -> dict:
     elif _unshare(CLONE_NEWUSER | CLONE_NEWNET):
         info["netns"] = True
         info["write_cap"] = "hook"
-        try:
-            os.chroot(workdir)
-            os.chdir("/")
-            info["chroot"] = True
-        except OSError:
-            pass
+        info["chroot"] = _chroot(workdir)
         # Without this, CAP_SYS_CHROOT inside the namespace would allow the classic chroot escape.
         if not _drop_all_capabilities():
             raise RuntimeError("could not drop the capabilities of the user namespace")

@@ -136,6 +136,22 @@ def test_length_grouped_sampler_is_a_seeded_permutation_of_similar_length_batche
     assert list(LengthGroupedSampler(lengths, 8, 3)) == order, "same seed and epoch, same order (resume relies on it)"
     s.set_epoch(1)
     assert list(s) != order
+    ragged = list(LengthGroupedSampler(lengths[:77], 8, 3))
+    assert sorted(ragged) == list(range(77))
+    assert len({lengths[j] for j in ragged[-5:]}) == 1 and len(ragged[-5:]) == 5, "the one short batch goes last"
+
+
+def test_micro_batches_fitted_to_the_token_cap_train_the_same_steps(data_dir, tmp_path):
+    """A stage whose batch would pass train.micro_batch_tokens is split: same steps, same records, same weights."""
+    whole = _run(_exp(dtype="fp32", micro_batch_tokens=None), data_dir, tmp_path / "whole")
+    split = _run(_exp(dtype="fp32", micro_batch_tokens=300), data_dir, tmp_path / "split")  # 128 x 2 fits, 128 x 4 does not
+    a, b = (json.loads((f / "pbb_stage.json").read_text()) for f in (whole, split))
+    assert (a["micro_batch_size"], a["grad_accum"], b["micro_batch_size"], b["grad_accum"]) == (4, 1, 2, 2)
+    assert a["steps"] == b["steps"] == 4 and a["prompts_seen"] == b["prompts_seen"] == 16
+    pa, pb = (_params(load_model(f, dtype="fp32", device="cpu")[0]) for f in (whole, split))
+    assert all(torch.allclose(pa[k], pb[k], atol=1e-5) for k in pa), "a split step must train what the whole step trains"
+    base = _params(load_model("tiny-random", dtype="fp32", device="cpu")[0])
+    assert not all(torch.equal(base[k], pb[k]) for k in base)
 
 
 def test_master_weights_keep_updates_that_bf16_would_round_away():

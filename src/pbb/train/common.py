@@ -91,13 +91,27 @@ def read_stage_records(data_dir: Path, stage: StageSpec, required: tuple[str, ..
     return records
 
 
-def micro_batch_size(cfg: TrainConfig, stage: StageSpec) -> int:
-    """Sequences per forward pass: `batch_size / grad_accum` (must divide evenly)."""
+def micro_batch_size(cfg: TrainConfig, stage: StageSpec, max_length: int | None = None) -> int:
+    """Sequences per forward pass: `batch_size / grad_accum` (must divide evenly), made smaller
+    when `max_length` is known and that many sequences would pass `train.micro_batch_tokens`.
+
+    The result always divides `batch_size`, so an optimizer step still takes `batch_size`
+    records (`batch_size / micro` micro-batches; see `accumulation_steps`).
+    """
     if cfg.batch_size % cfg.grad_accum:
         raise PbbError(
             f"stage {stage.name!r}: train.batch_size {cfg.batch_size} is not divisible by train.grad_accum {cfg.grad_accum}"
         )
-    return cfg.batch_size // cfg.grad_accum
+    micro = cfg.batch_size // cfg.grad_accum
+    if max_length is None or cfg.micro_batch_tokens is None:
+        return micro
+    fits = [d for d in range(1, micro + 1) if micro % d == 0 and d * max_length <= cfg.micro_batch_tokens]
+    return max(fits, default=1)
+
+
+def accumulation_steps(cfg: TrainConfig, micro: int) -> int:
+    """Micro-batches per optimizer step for `micro` sequences per forward pass."""
+    return cfg.batch_size // micro
 
 
 def precision_args(cfg: TrainConfig, stage: StageSpec) -> dict[str, Any]:
@@ -212,11 +226,20 @@ def last_checkpoint(out_dir: Path) -> Path | None:
 
 def say_warning(message: str) -> None:
     """A line a person should read (a damaged checkpoint passed over), on rank 0 only."""
+    _say(message, "yellow")
+
+
+def say_info(message: str) -> None:
+    """A line that explains a choice made for the person (micro-batches fitted), on rank 0 only."""
+    _say(message, "dim")
+
+
+def _say(message: str, style: str) -> None:
     if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch, rank 0 speaks
         from rich.console import Console
         from rich.markup import escape
 
-        Console(stderr=True).print(f"[yellow]{escape(message)}[/yellow]", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[{style}]{escape(message)}[/{style}]", highlight=False, soft_wrap=True)
 
 
 def checkpoint_step(ckpt: Path | None) -> int:

@@ -59,8 +59,10 @@ class LengthGroupedSampler(Sampler[int]):
 
     Per epoch: permute all indices (seeded by seed + epoch), cut into mega-batches of
     `MEGA_BATCHES * batch_size`, sort each by length, cut into batches, shuffle the
-    batches. Unlike transformers' sampler of the same name, batch order is shuffled, so
-    an epoch does not run long-to-short within every mega-batch. Deterministic per
+    batches (the one short batch last). `batch_size` is an optimizer step's records, so a
+    step split into micro-batches trains the same records as an unsplit one. Unlike
+    transformers' sampler of the same name, batch order is shuffled, so an epoch does not
+    run long-to-short within every mega-batch. Deterministic per
     (seed, epoch), which a resumed run relies on to skip exactly the batches it did.
     """
 
@@ -84,8 +86,11 @@ class LengthGroupedSampler(Sampler[int]):
         for i in range(0, len(perm), mega):
             chunk = sorted(perm[i:i + mega], key=lambda j: self.lengths[j])
             batches += [chunk[k:k + self.batch_size] for k in range(0, len(chunk), self.batch_size)]
-        order = torch.randperm(len(batches), generator=g).tolist()
-        return iter([j for b in order for j in batches[b]])
+        full = [b for b in batches if len(b) == self.batch_size]
+        order = torch.randperm(len(full), generator=g).tolist()
+        short = batches[len(full):]  # at most one, from the last mega-batch: it goes last, so every
+        # DataLoader batch (and every optimizer step's micro-batches) is one of these batches
+        return iter([j for b in order for j in full[b]] + [j for b in short for j in b])
 
 
 # ---------------------------------------------------------------- bf16 weights, fp32 master copy
@@ -196,7 +201,8 @@ def _sft_trainer_class() -> type:
             return self.optimizer
 
         def _get_train_sampler(self, train_dataset=None):  # noqa: ANN001 - Trainer's signature
-            return LengthGroupedSampler(self._lengths, self.args.per_device_train_batch_size, self.args.seed)
+            step = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps
+            return LengthGroupedSampler(self._lengths, step, self.args.seed)
 
         def _normaliser(self) -> float:
             """Label tokens of an average optimizer step on this rank: the loss's constant divisor."""
@@ -270,6 +276,19 @@ def fit_max_length(stage: StageSpec, cfg: TrainConfig, records: list[StageRecord
     return budget
 
 
+def fit_micro_batches(stage: StageSpec, cfg: TrainConfig, args: Any) -> None:
+    """Split each optimizer step into micro-batches of at most `train.micro_batch_tokens` padded tokens."""
+    micro = common.micro_batch_size(cfg, stage, args.max_length)
+    accum = common.accumulation_steps(cfg, micro)
+    if accum != cfg.grad_accum:
+        common.say_info(
+            f"stage {stage.name!r}: {cfg.batch_size} records a step as {accum} micro-batches of {micro} "
+            f"(max_length {args.max_length} x {micro} <= train.micro_batch_tokens {cfg.micro_batch_tokens})"
+        )
+    args.per_device_train_batch_size = micro
+    args.gradient_accumulation_steps = accum
+
+
 def sft_args(exp: Experiment, stage: StageSpec, cfg: TrainConfig, out_dir: Path) -> Any:
     """TRL's SFTConfig of the stage; its max_length is the config's until `fit_max_length` resolves it."""
     from trl import SFTConfig
@@ -300,6 +319,7 @@ def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir
     model, tokenizer = common.prepare_model(init, cfg, stage)
     budget = fit_max_length(stage, cfg, records, tokenizer)  # needs the tokenizer, so after the model loads
     args.max_length = budget["max_length"]
+    fit_micro_batches(stage, cfg, args)
     master = uses_master_weights(cfg, stage)
     if master:
         for p in model.parameters():
@@ -329,5 +349,6 @@ def train_stage(exp: Experiment, stage: StageSpec, cfg: TrainConfig, *, data_dir
         **common.exposure_info(len(records), trainer.prompts_seen, cfg),
         "train_seconds": round(seconds, 2), "train_loss": result.training_loss,
         "tokens": trainer._total_train_tokens, "seed": exp.seed, **budget,
+        "micro_batch_size": args.per_device_train_batch_size, "grad_accum": args.gradient_accumulation_steps,
     }
     return common.save_final(trainer, out_dir, info, base_ref if cfg.finetune == "lora" else None)

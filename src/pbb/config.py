@@ -77,10 +77,11 @@ class TrainConfig(Strict):
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps (batch_size is split into at least this many "
                                                   "micro-batches; more when train.micro_batch_tokens asks for them).")
     micro_batch_tokens: int | None = Field(
-        8192, ge=16, description="Most padded tokens in one SFT forward pass (micro-batch sequences x the stage's max_length): "
+        4096, ge=16, description="Most padded tokens in one SFT forward pass (micro-batch sequences x the stage's max_length): "
                                  "a stage of long records is split into more micro-batches, with the same records per optimizer "
-                                 "step and the same loss. Activations take about 1.4 MB a token for smollm2-135m on a CPU, so "
-                                 "8192 keeps a step near 12 GB; None = no cap (a GPU with memory to spare).",
+                                 "step and the same loss. A training step of smollm2-135m on a CPU peaks near 3 MB a token "
+                                 "(activations, the fp32 cross-entropy over the vocabulary at label positions), so 4096 keeps "
+                                 "a step near 12 GB; None = no cap (a GPU with memory to spare).",
     )
     epochs: float = Field(3, gt=0, description="Passes over the stage's dataset: each record (SFT) or prompt (GRPO) is trained on once per epoch.")
     max_length: int | None = Field(

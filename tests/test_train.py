@@ -148,10 +148,16 @@ def test_micro_batches_fitted_to_the_token_cap_train_the_same_steps(data_dir, tm
     a, b = (json.loads((f / "pbb_stage.json").read_text()) for f in (whole, split))
     assert (a["micro_batch_size"], a["grad_accum"], b["micro_batch_size"], b["grad_accum"]) == (4, 1, 2, 2)
     assert a["steps"] == b["steps"] == 4 and a["prompts_seen"] == b["prompts_seen"] == 16
+    # each step's loss is of the same records with the same normaliser: equal up to float rounding
+    la, lb = ([r["loss"] for r in read_jsonl(tmp_path / d / "log.jsonl")] for d in ("whole", "split"))
+    assert la == pytest.approx(lb, rel=1e-4), "a split step must train the records and loss of the whole step"
+    # the weights agree to well within one step's update: Adam turns the rounding differences of
+    # near-zero gradients (other padding, other thread splits) into up-to-lr moves of a few elements
     pa, pb = (_params(load_model(f, dtype="fp32", device="cpu")[0]) for f in (whole, split))
-    assert all(torch.allclose(pa[k], pb[k], atol=1e-5) for k in pa), "a split step must train what the whole step trains"
     base = _params(load_model("tiny-random", dtype="fp32", device="cpu")[0])
-    assert not all(torch.equal(base[k], pb[k]) for k in base)
+    moved = sum(float((pa[k] - base[k]).norm() ** 2) for k in pa) ** 0.5
+    apart = sum(float((pa[k] - pb[k]).norm() ** 2) for k in pa) ** 0.5
+    assert moved > 0 and apart < 1e-3 * moved, (moved, apart)
 
 
 def test_master_weights_keep_updates_that_bf16_would_round_away():

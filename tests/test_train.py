@@ -136,9 +136,15 @@ def test_length_grouped_sampler_is_a_seeded_permutation_of_similar_length_batche
     assert list(LengthGroupedSampler(lengths, 8, 3)) == order, "same seed and epoch, same order (resume relies on it)"
     s.set_epoch(1)
     assert list(s) != order
-    ragged = list(LengthGroupedSampler(lengths[:77], 8, 3))
-    assert sorted(ragged) == list(range(77))
-    assert len({lengths[j] for j in ragged[-5:]}) == 1 and len(ragged[-5:]) == 5, "the one short batch goes last"
+    # 77 records of distinct lengths: 9 full batches of 8 and one of 5, each sorted by length. The
+    # short one goes last, so every DataLoader batch of 8 (and every step's micro-batches) is one
+    # sampler batch: with the short batch in the middle, the chunks after it would straddle two
+    for seed in range(5):
+        ragged = list(LengthGroupedSampler(list(range(77)), 8, seed))
+        assert sorted(ragged) == list(range(77))
+        chunks = [ragged[i:i + 8] for i in range(0, 77, 8)]
+        assert [len(c) for c in chunks] == [8] * 9 + [5]
+        assert all(c == sorted(c) for c in chunks), f"seed {seed}: a batch of 8 straddles two sampler batches"
 
 
 def test_micro_batches_fitted_to_the_token_cap_train_the_same_steps(data_dir, tmp_path):

@@ -36,7 +36,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
 
 bench: $(STAMP)
-	for b in sandbox_throughput eval_throughput train_throughput quick_e2e; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+	for b in sandbox_throughput eval_throughput train_throughput grpo_throughput quick_e2e; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs .pbb-cache

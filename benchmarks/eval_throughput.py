@@ -18,7 +18,17 @@ texts agree). The completions must agree except where the two greedy paths part 
 rounding tie (batched bf16 kernels round differently for other batch shapes; the gap is
 measured and printed). Ends with `ratio: <contender/baseline tokens/s> (target >= 3)`.
 
-    .venv/bin/python benchmarks/eval_throughput.py [--run runs/quick] [--limit N]
+- **anchor** (when `llama-cpp-python` is installed: `pip install 'pbb[bench]'`, a source
+  build of a few minutes): llama.cpp, the CPU inference engine a user would otherwise pick,
+  on the embedded model's own GGUF file (SmolLM2-135M-Instruct, Q4_1: llama.cpp computes
+  on the 4-bit weights, pbb on their bf16 dequantization), one prompt at a time through
+  `Llama.create_completion` (greedy, the same budgets, the same text stop rules as a
+  stopping criterion), with its best batch settings found by a short sweep of `n_batch`.
+  llama.cpp can only load the GGUF, so this part runs the *base* model on both sides, on
+  the first `--anchor-limit` prompts of each mode, and prints
+  `anchor ratio: <pbb/llama.cpp tokens/s> (target >= 1)` (reported, met or not).
+
+    .venv/bin/python benchmarks/eval_throughput.py [--run runs/quick] [--limit N] [--anchor-limit N]
 """
 
 from __future__ import annotations
@@ -108,6 +118,66 @@ def divergence_gap(model, tok, prompt: str, base_ids: list[int], other_text: str
     return float(logits[base_ids[k]] - top2[1]) if int(logits.argmax()) == base_ids[k] else 0.0
 
 
+def llama_cpp_anchor(items, budgets, limit: int) -> None:
+    """llama.cpp on the embedded GGUF against `TransformersBackend` on the same (base) model and prompts."""
+    try:
+        import llama_cpp
+    except ImportError:
+        print("anchor: llama-cpp-python is not installed (pip install 'pbb[bench]'); llama.cpp not measured")
+        return
+    from pbb.models import SMOLLM2_GGUF, _smollm2_package_dir
+
+    items = [it for m in ("direct", "cot") for it in [x for x in items if x[0] == m][:limit]]
+    gguf = str(_smollm2_package_dir() / SMOLLM2_GGUF)
+    threads = torch.get_num_threads()
+    model, tok = load_model("smollm2-135m")
+
+    def run_llama(llm, subset) -> tuple[list[str], float]:
+        outs = []
+        t = time.perf_counter()
+        for mode, prompt in subset:
+            stop = stops_for_mode(mode)
+            n_prompt = len(llm.tokenize(prompt.encode(), add_bos=True))
+
+            def stopped(ids, logits, n_prompt=n_prompt, stop=stop) -> bool:
+                text = llm.detokenize(list(ids[n_prompt:])).decode("utf-8", errors="ignore")
+                return apply_stops(text, stop)[1]
+
+            r = llm.create_completion(prompt, max_tokens=budgets[mode], temperature=0.0, top_k=1,
+                                      stopping_criteria=llama_cpp.StoppingCriteriaList([stopped]))
+            outs.append(apply_stops(r["choices"][0]["text"], stop)[0])
+        return outs, time.perf_counter() - t
+
+    def n_tokens(texts: list[str]) -> int:
+        return sum(len(ids) for ids in tok(texts, add_special_tokens=False).input_ids)
+
+    best = None
+    for n_batch in (32, 128, 512):  # prompt-processing batch: the setting that matters for short prompts
+        llm = llama_cpp.Llama(model_path=gguf, n_ctx=1024, n_threads=threads, n_threads_batch=threads,
+                              n_batch=n_batch, n_ubatch=n_batch, verbose=False)
+        sweep = items[:8] + [it for it in items if it[0] == "cot"][:8]
+        run_llama(llm, sweep[:2])  # warm-up
+        _, secs = run_llama(llm, sweep)
+        print(f"anchor: llama.cpp n_batch {n_batch}: {len(sweep)} sweep prompts in {secs:.1f}s")
+        if best is None or secs < best[1]:
+            best = (n_batch, secs, llm)
+    n_batch, _, llm = best
+    got_llama, t_llama = run_llama(llm, items)
+    backend = TransformersBackend(model=model, tokenizer=tok)
+    contender(backend, items[:2], {"direct": 2, "cot": 2})
+    t = time.perf_counter()
+    got_pbb = contender(backend, items, budgets)
+    t_pbb = time.perf_counter() - t
+    tl, tp = n_tokens(got_llama), n_tokens(got_pbb)
+    same = sum(a == b for a, b in zip(got_llama, got_pbb))
+    print(f"anchor: llama.cpp {llama_cpp.__version__} (Q4_1 GGUF, n_batch {n_batch}, {threads} threads): "
+          f"{tl / t_llama:8.1f} tokens/s ({t_llama:.1f}s, {tl} tokens, {len(items)} prompts of the base model)")
+    print(f"anchor: pbb TransformersBackend (bf16, batch {backend.batch_size}):            "
+          f"{tp / t_pbb:8.1f} tokens/s ({t_pbb:.1f}s, {tp} tokens); identical completions {same}/{len(items)} "
+          f"(different weights: 4-bit vs bf16)")
+    print(f"anchor ratio: {(tp / t_pbb) / (tl / t_llama):.2f} (target >= 1)")
+
+
 def workload(run: Path | None, config: Path) -> tuple[str, DataStore, object, str]:
     """(model ref, data, experiment, what) of the quick final evaluation."""
     if run is not None and (run / "config.yaml").is_file():
@@ -131,12 +201,13 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml", help="without a finished run: build this config's data")
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts of each mode (0: all)")
     ap.add_argument("--baseline-batch", type=int, default=32)
+    ap.add_argument("--anchor-limit", type=int, default=64, help="prompts of each mode for the llama.cpp anchor (0: skip it)")
     args = ap.parse_args()
 
     model_ref, data, exp, what = workload(args.run, args.config)
     programs, examples = load_data(data.root)
     queries, _ = build_queries(exp, programs, examples, in_context=False)
-    items = [(q.mode, q.prompt) for q in queries]
+    items = all_items = [(q.mode, q.prompt) for q in queries]
     if args.limit:
         items = [it for m in ("direct", "cot") for it in [x for x in items if x[0] == m][: args.limit]]
     budgets = {m: b.value for m, b in generation_budgets(exp, data).items()}
@@ -145,7 +216,8 @@ def main() -> int:
           f"({sum(m == 'direct' for m, _ in items)} direct, {sum(m == 'cot' for m, _ in items)} CoT); "
           f"max_new_tokens {budgets}; torch threads {torch.get_num_threads()}")
 
-    backend = TransformersBackend(model=model, tokenizer=tok, batch_size=exp.eval.batch_size)
+    batch = load_experiment(args.config).eval.batch_size  # today's setting (a finished run's config may carry an older one)
+    backend = TransformersBackend(model=model, tokenizer=tok, batch_size=batch)
     warm = [next(it for it in items if it[0] == m) for m in ("direct", "cot")]
     contender(backend, warm, {"direct": 2, "cot": 2})  # warm-up (allocator, kernels)
     t = time.perf_counter()
@@ -170,11 +242,13 @@ def main() -> int:
             print(f"REAL MISMATCH: prompt {i}, logit gap {gap:.3f}\n  baseline  {ref[i]!r}\n  contender {got[i]!r}")
     print(f"baseline  (HF generate, batch {args.baseline_batch}, left padding): {len(items) / t_base:7.2f} prompts/s "
           f"{tok_base / t_base:8.1f} tokens/s ({t_base:.1f}s, {tok_base} tokens)")
-    print(f"contender (TransformersBackend, batch {exp.eval.batch_size}):          {len(items) / t_con:7.2f} prompts/s "
+    print(f"contender (TransformersBackend, batch {batch}):          {len(items) / t_con:7.2f} prompts/s "
           f"{tok_con / t_con:8.1f} tokens/s ({t_con:.1f}s, {tok_con} tokens)")
     print(f"identical completions: {len(items) - len(diff)}/{len(items)} "
           f"({len(diff) - len(real)} differ only after a greedy tie within {TIE_LOGITS} logits)")
     assert not real, f"{len(real)} completions differ beyond bf16 rounding ties: {real}"
+    if args.anchor_limit:
+        llama_cpp_anchor(all_items, budgets, args.anchor_limit)
     print(f"ratio: {(tok_con / t_con) / (tok_base / t_base):.2f} (target >= 3)")
     return 0
 

@@ -9,6 +9,13 @@ the step that was running. The baseline is the budget issue 12 sets for the main
 (300 s on this 2-core machine); the verdict line is budget / measured wall time.
 Every figure is measured in this run. The baselines' generation cache is off unless
 `--generation-cache` is given: a new user's first `make quick` starts with an empty one.
+
+It also prints the training's floor on this machine: the FLOPs the SFT stages cannot avoid
+(6 x the model's non-embedding weights x the non-padding tokens they trained, from each
+stage's `pbb_stage.json`; the head and attention left out, so a lower bound) at the best
+bf16 matmul throughput measured here (`train_throughput.matmul_tflops`). When that floor
+plus the measured evaluation time passes the budget, no implementation meets the budget
+with this config on this machine: only less work would.
 """
 
 from __future__ import annotations
@@ -36,6 +43,34 @@ def tree_rss(proc: psutil.Process) -> int:
         except psutil.Error:
             pass
     return total
+
+
+def training_floor(run_dir: Path, steps: dict) -> None:
+    """The SFT stages' unavoidable FLOPs at this CPU's measured bf16 matmul peak (see the docstring)."""
+    from transformers import AutoConfig
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from train_throughput import matmul_tflops
+
+    from pbb.models import resolve_model
+
+    cfg = AutoConfig.from_pretrained(resolve_model("smollm2-135m").base)
+    h, layers = cfg.hidden_size, cfg.num_hidden_layers
+    kv = cfg.num_key_value_heads * (h // cfg.num_attention_heads)
+    body = layers * (2 * h * h + 2 * h * kv + 3 * h * cfg.intermediate_size)
+    tokens = 0
+    for info in run_dir.glob("checkpoints/*/final/pbb_stage.json"):
+        stage = json.loads(info.read_text())
+        if stage.get("method") == "sft":
+            tokens += int(stage.get("tokens") or 0)
+    peak, shape = matmul_tflops()
+    floor = 6 * body * tokens / (peak * 1e12)
+    rest = sum(s["wall_s"] for k, s in steps.items() if not k.startswith("train:"))
+    print(f"training floor: 6 x {body / 1e6:.1f}M x {tokens} trained tokens = {6 * body * tokens / 1e12:.1f} TFLOP at this "
+          f"CPU's bf16 matmul peak {peak:.3f} TFLOP/s ({shape}) = {floor:.0f} s; measured training "
+          f"{sum(s['wall_s'] for k, s in steps.items() if k.startswith('train:')):.0f} s, everything else {rest:.0f} s")
+    if floor + rest > BUDGET_S:
+        print(f"  -> floor + the rest = {floor + rest:.0f} s > the {BUDGET_S} s budget: this config cannot meet it on this machine")
 
 
 def main() -> None:
@@ -90,6 +125,7 @@ def main() -> None:
         lo, hi = eff["ci"]
         print(f"PBB effect ({eff['mode']}, {eff['distribution']}): {100 * eff['effect']:+.1f} points [{100 * lo:.1f}, {100 * hi:.1f}]")
     print(f"report: {run_dir / 'report.md'}")
+    training_floor(run_dir, steps)
     print(f"ratio: {BUDGET_S / wall:.2f} (target >= 1; baseline = the {BUDGET_S} s budget of the main job, issue 12)")
 
 

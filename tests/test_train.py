@@ -184,6 +184,36 @@ def test_master_weights_keep_updates_that_bf16_would_round_away():
     assert torch.equal(fresh, w) and torch.equal(opt2.pairs[0][1], opt.pairs[0][1]), "resume restores the fp32 masters"
 
 
+def test_master_weights_chunked_step_is_adamw_on_the_masters(monkeypatch):
+    """Stepping chunk by chunk through one fp32 grad buffer gives exactly AdamW on fp32 masters, a
+    weight without a grad (in any chunk) is left alone, and no fp32 grad outlives the step."""
+    from pbb.train import sft
+
+    monkeypatch.setattr(sft, "GRAD_CHUNK", 40)  # 5 weights of 16..48 elements: several chunks, one oversized
+    g = torch.Generator().manual_seed(0)
+    shapes = [(4, 4), (2, 8), (48,), (3, 5), (6,)]
+    init = [torch.randn(s, generator=g) for s in shapes]
+    weights = [torch.nn.Parameter(x.to(torch.bfloat16)) for x in init]
+    for w, x in zip(weights, init):
+        w.pbb_fp32 = x.clone()
+    opt = sft.MasterWeightsAdamW([{"params": weights, "weight_decay": 0.01}], lr=1e-2)
+    assert len(opt.chunks) >= 3
+    ref = [torch.nn.Parameter(x.clone()) for x in init]
+    ref_opt = torch.optim.AdamW([{"params": ref, "weight_decay": 0.01}], lr=1e-2)
+    for step in range(5):
+        grads = [torch.randn(s, generator=g).to(torch.bfloat16) for s in shapes]
+        for i, (w, r, gr) in enumerate(zip(weights, ref, grads)):
+            skip = i == step % len(shapes)  # each weight misses one step's grad
+            w.grad = None if skip else gr.clone()
+            r.grad = None if skip else gr.float()
+        opt.step()
+        ref_opt.step()
+        assert all(m.grad is None for _, m in opt.pairs)
+    for (w, m), r in zip(opt.pairs, ref):
+        torch.testing.assert_close(m, r.detach(), rtol=1e-6, atol=1e-7)
+        assert torch.equal(w, m.to(torch.bfloat16))
+
+
 def test_bf16_training_starts_from_the_exact_fp32_weights(data_dir, tmp_path):
     """Computing in bf16 must not round the checkpoint: after a negligible update the weights are the fp32 ones
     to 1e-12 (a bf16 rounding would move them by ~1e-4)."""

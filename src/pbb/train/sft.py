@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from pbb.config import Experiment, StageSpec, TrainConfig
     from pbb.records import StageRecord
 
+GRAD_CHUNK = 32 * 2**20
+"""Weights per optimizer chunk of `MasterWeightsAdamW` (fp32 grads of 128 MiB at most, instead of a
+second fp32 copy of the whole model held through every backward pass)."""
+
 MEGA_BATCHES = 8
 """Micro-batches per length-sorted mega-batch: larger wastes less padding, smaller mixes more."""
 
@@ -100,7 +104,8 @@ class MasterWeightsAdamW(torch.optim.Optimizer):
     """Fused AdamW on fp32 master copies of a bf16 model's weights.
 
     The model computes in plain bf16 (no per-op autocast casts, bf16 activations);
-    gradients are copied into the fp32 masters, the update happens there (so updates
+    gradients are copied into fp32, a chunk of the weights at a time through one reused
+    buffer (so no full fp32 gradient copy stays resident), the update happens on the masters (so updates
     below bf16's 2^-8 resolution accumulate instead of rounding away), and the bf16
     weights are refreshed from the masters after every step. The masters travel in
     `state_dict()`, so a resumed run continues from exactly the same fp32 weights.
@@ -122,6 +127,14 @@ class MasterWeightsAdamW(torch.optim.Optimizer):
                 masters.append(m)
             master_groups.append({**g, "params": masters})
         self.inner = torch.optim.AdamW(master_groups, fused=True, **adamw)
+        # the fp32 gradients live in one reused buffer, a chunk of the weights at a time (see step)
+        self.chunks: list[list[tuple[torch.nn.Parameter, torch.Tensor]]] = [[]]
+        for pair in self.pairs:
+            if self.chunks[-1] and sum(m.numel() for _, m in self.chunks[-1]) + pair[1].numel() > GRAD_CHUNK:
+                self.chunks.append([])
+            self.chunks[-1].append(pair)
+        size = max((sum(m.numel() for _, m in c) for c in self.chunks), default=0)
+        self._grad_buffer = torch.empty(size, dtype=torch.float32)
         super().__init__(self.inner.param_groups, self.inner.defaults)
         # one set of groups and state: the LR scheduler and the Trainer see the inner optimizer's
         self.param_groups = self.inner.param_groups
@@ -129,20 +142,28 @@ class MasterWeightsAdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> None:
-        for p, m in self.pairs:
-            if p.grad is None:
-                m.grad = None
-            elif m.grad is None:
-                m.grad = p.grad.float()
-            else:
+        """One AdamW step, chunk by chunk: each chunk's bf16 grads go into the fp32 buffer, are
+        freed, and the inner optimizer steps the masters that have a grad (the other chunks' are
+        None, which AdamW skips), whose new values are then copied into the bf16 weights."""
+        for chunk in self.chunks:
+            offset = 0
+            for p, m in chunk:
+                if p.grad is None:
+                    m.grad = None
+                    continue
+                m.grad = self._grad_buffer[offset:offset + m.numel()].view_as(m)
                 m.grad.copy_(p.grad)
-        self.inner.step()
-        for p, m in self.pairs:
-            p.copy_(m)
+                p.grad = None
+                offset += m.numel()
+            if offset:
+                self.inner.step()
+            for p, m in chunk:
+                m.grad = None
+                p.copy_(m)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p, _ in self.pairs:
-            p.grad = None  # the model's grads; the masters' buffers are reused
+            p.grad = None  # the model's grads (the fp32 ones exist only inside step)
 
     def state_dict(self) -> dict[str, Any]:
         return {"inner": self.inner.state_dict(), "masters": [m for _, m in self.pairs]}

@@ -40,7 +40,7 @@ class TransformersBackend(GenerationBackend):
         model: Any = None,
         tokenizer: Any = None,
         dtype: str = "auto",
-        batch_size: int = 64,
+        batch_size: int = 128,
         chat_template: bool = False,
     ) -> None:
         """Load `model_ref` through `pbb.models.load_model`, or use a given (model, tokenizer).
@@ -210,7 +210,8 @@ class TransformersBackend(GenerationBackend):
     @staticmethod
     def _pick(logits: torch.Tensor, temperature: float, top_p: float, gens: list[torch.Generator] | None) -> torch.Tensor:
         if gens is None:
-            return logits.argmax(dim=-1)
+            # the same pick (bf16 -> fp32 is exact), but the CPU's fp32 argmax is ~1.6x faster than its bf16 one
+            return logits.float().argmax(dim=-1)
         probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
         order = None
         if top_p < 1.0:  # nucleus: keep the smallest set of tokens whose mass reaches top_p

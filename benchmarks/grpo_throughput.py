@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +45,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # both sides under pbb's OpenMP setting (pbb/__init__.py)
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+import _child  # noqa: E402
 CONFIG = ROOT / "configs" / "paper" / "retroactive_grpo_vs_sft.yaml"
 
 
@@ -145,24 +146,15 @@ def run_contender(data_dir: Path, out: Path, init: str, s: dict) -> dict:
 
 def child(which: str, data_dir: str, out: str, init: str, settings: str) -> None:
     """Run one side in this (fresh) process and print its result as JSON on the last line."""
-    import resource
-
     fn = run_baseline if which == "baseline" else run_contender
     result = fn(Path(data_dir), Path(out), init, json.loads(settings))
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result), flush=True)
+    _child.report(result)
 
 
 def spawn(which: str, data_dir: Path, out: Path, init: str, settings: dict) -> dict:
     cmd = [sys.executable, __file__, "--child", which, "--data-dir", str(data_dir), "--out", str(out),
            "--init", init, "--settings", json.dumps(settings)]
-    print(f"-- {which}: training ...", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"{which} failed (exit {proc.returncode})")
-    return json.loads(lines[-1][len("RESULT "):])
+    return _child.run(which, cmd, timeout=3600)
 
 
 def main() -> None:

@@ -50,14 +50,11 @@ def training_floor(run_dir: Path, steps: dict) -> None:
     from transformers import AutoConfig
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from train_throughput import matmul_tflops
+    from train_throughput import body_params, matmul_tflops
 
     from pbb.models import resolve_model
 
-    cfg = AutoConfig.from_pretrained(resolve_model("smollm2-135m").base)
-    h, layers = cfg.hidden_size, cfg.num_hidden_layers
-    kv = cfg.num_key_value_heads * (h // cfg.num_attention_heads)
-    body = layers * (2 * h * h + 2 * h * kv + 3 * h * cfg.intermediate_size)
+    body = body_params(AutoConfig.from_pretrained(resolve_model("smollm2-135m").base))
     tokens = 0
     for info in run_dir.glob("checkpoints/*/final/pbb_stage.json"):
         stage = json.loads(info.read_text())

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+import _child  # noqa: E402
 
 
 MATMUL_SHAPES = [(512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096),
@@ -73,6 +74,13 @@ def matmul_tflops(reps: int = 5) -> tuple[float, str]:
     return best_tflops, best_shape
 
 
+def body_params(cfg) -> int:  # noqa: ANN001 - a transformers Llama config
+    """The non-embedding weights of a Llama-shaped model: q, o; k, v (grouped); gate, up, down, per layer."""
+    h = cfg.hidden_size
+    kv = cfg.num_key_value_heads * (h // cfg.num_attention_heads)
+    return cfg.num_hidden_layers * (2 * h * h + 2 * h * kv + 3 * h * cfg.intermediate_size)
+
+
 def step_flops(data_dir: Path) -> dict:
     """The training FLOPs of one pass over the bench records, counted as the contender computes them (see above)."""
     from transformers import AutoConfig
@@ -82,9 +90,8 @@ def step_flops(data_dir: Path) -> dict:
 
     cfg = AutoConfig.from_pretrained(resolve_model("smollm2-135m").base)
     tok = load_tokenizer("smollm2-135m")
-    h, inter, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
-    kv = cfg.num_key_value_heads * (h // cfg.num_attention_heads)
-    body = layers * (2 * h * h + 2 * h * kv + 3 * h * inter)  # q, o; k, v; gate, up, down
+    h, layers = cfg.hidden_size, cfg.num_hidden_layers
+    body = body_params(cfg)
     head = cfg.vocab_size * h
     tokens = labels = attn = 0
     for r in read_jsonl(data_dir / "stages" / "bench.jsonl"):
@@ -153,24 +160,15 @@ def run_contender(data_dir: Path, out: Path, batch_size: int, lr: float) -> dict
 
 def child(which: str, data_dir: str, out: str, batch_size: int, lr: float) -> None:
     """Run one side in this (fresh) process and print its result as JSON on the last line."""
-    import resource
-
     fn = run_baseline if which == "baseline" else run_contender
     result = fn(Path(data_dir), Path(out), batch_size, lr)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result), flush=True)
+    _child.report(result)
 
 
 def spawn(which: str, data_dir: Path, out: Path, batch_size: int, lr: float) -> dict:
     cmd = [sys.executable, __file__, "--child", which, "--data-dir", str(data_dir), "--out", str(out),
            "--batch-size", str(batch_size), "--lr", str(lr)]
-    print(f"-- {which}: training ...", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"{which} failed (exit {proc.returncode})")
-    return json.loads(lines[-1][len("RESULT "):])
+    return _child.run(which, cmd, timeout=1200)
 
 
 def main() -> None:

@@ -10,6 +10,16 @@ import sys
 PREFIX = "RESULT "
 
 
+def trl_bf16() -> bool:
+    """The `bf16` flag a TRL baseline runs with: TRL's default (True) where the CPU multiplies bf16
+    natively; False where it does not (bf16 autocast there is an emulation, ~30x slower than
+    fp32 on a Zen 3, so the ratio would measure the emulation, not the training loop: the
+    baseline then computes in fp32, as pbb's `dtype: auto` does)."""
+    from pbb.devices import cpu_has_bf16
+
+    return cpu_has_bf16()
+
+
 def report(result: dict) -> None:
     """In the child: add its peak RSS and print the result as JSON on the last line."""
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -15,10 +15,11 @@ the same prompts.
   `max_completion_length=512` tokens, stopped at EOS only) and only what the experiment
   fixes: prompts per step (`per_device_train_batch_size = batch_size x num_generations`,
   as TRL counts completions), `num_generations`, epochs, learning rate, `beta`, and
-  `use_cpu=True` (without which TRL's default bf16 refuses to start on a CPU).
+  `use_cpu=True` (without which TRL's default bf16 refuses to start on a CPU); on a CPU
+  without native bf16, `bf16=False` (autocast would emulate bf16 there; `_child.trl_bf16`).
 - contender: `pbb.train.run_stage` on the same records (`pbb.train.grpo`: rollouts as long
   as the longest reference completion plus a margin, cut at evaluation's stop rules; bf16
-  autocast without gradient checkpointing; eager attention on CPU).
+  autocast where the CPU has native bf16, else fp32; no gradient checkpointing; eager attention on CPU).
 
 `--init` names the model both start from: the base model by default (self-contained; its
 rewards may sit at the floor), or a retroactive run's stage-1 checkpoint for a reward curve
@@ -111,7 +112,8 @@ def run_baseline(data_dir: Path, out: Path, init: str, s: dict) -> dict:
     args = GRPOConfig(output_dir=str(out), per_device_train_batch_size=s["batch_size"] * s["num_generations"],
                       num_generations=s["num_generations"], num_train_epochs=1, learning_rate=s["learning_rate"],
                       beta=s["beta"], temperature=s["temperature"], save_strategy="no", report_to="none", seed=s["seed"],
-                      logging_steps=1, use_cpu=True)  # TRL's default bf16=True refuses to start on a CPU without it
+                      logging_steps=1, use_cpu=True,  # TRL's default bf16=True refuses to start on a CPU without it
+                      bf16=_child.trl_bf16())  # TRL's default, except on a CPU that would emulate bf16
     rewards = StepRewards()
     trainer = GRPOTrainer(model=str(resolved.base), reward_funcs=exact_match_reward(DataStore(data_dir).programs_by_id()),
                           args=args, train_dataset=dataset, callbacks=[rewards.callback])

@@ -13,7 +13,8 @@ Every figure is measured in this run. The baselines' generation cache is off unl
 It also prints the training's floor on this machine: the FLOPs the SFT stages cannot avoid
 (6 x the model's non-embedding weights x the non-padding tokens they trained, from each
 stage's `pbb_stage.json`; the head and attention left out, so a lower bound) at the best
-bf16 matmul throughput measured here (`train_throughput.matmul_tflops`). When that floor
+matmul throughput measured here in the dtype pbb trains in on this CPU (bf16 where it is
+native, else fp32: `train_throughput.matmul_tflops`). When that floor
 plus the measured evaluation time passes the budget, no implementation meets the budget
 with this config on this machine: only less work would.
 """
@@ -46,11 +47,11 @@ def tree_rss(proc: psutil.Process) -> int:
 
 
 def training_floor(run_dir: Path, steps: dict) -> None:
-    """The SFT stages' unavoidable FLOPs at this CPU's measured bf16 matmul peak (see the docstring)."""
+    """The SFT stages' unavoidable FLOPs at this CPU's measured matmul peak (see the docstring)."""
     from transformers import AutoConfig
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from train_throughput import body_params, matmul_tflops
+    from train_throughput import body_params, compute_dtype, matmul_tflops
 
     from pbb.models import resolve_model
 
@@ -64,7 +65,7 @@ def training_floor(run_dir: Path, steps: dict) -> None:
     floor = 6 * body * tokens / (peak * 1e12)
     rest = sum(s["wall_s"] for k, s in steps.items() if not k.startswith("train:"))
     print(f"training floor: 6 x {body / 1e6:.1f}M x {tokens} trained tokens = {6 * body * tokens / 1e12:.1f} TFLOP at this "
-          f"CPU's bf16 matmul peak {peak:.3f} TFLOP/s ({shape}) = {floor:.0f} s; measured training "
+          f"CPU's {compute_dtype()} matmul peak {peak:.3f} TFLOP/s ({shape}) = {floor:.0f} s; measured training "
           f"{sum(s['wall_s'] for k, s in steps.items() if k.startswith('train:')):.0f} s, everything else {rest:.0f} s")
     if floor + rest > BUDGET_S:
         print(f"  -> floor + the rest = {floor + rest:.0f} s > the {BUDGET_S} s budget: this config cannot meet it on this machine")

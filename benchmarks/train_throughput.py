@@ -12,7 +12,9 @@ exactly `steps x batch_size` records, so both see the same non-padding tokens.
   (model in its saved dtype, fp32; bf16 autocast; gradient checkpointing; random
   batches padded to the longest; full-vocabulary fused head with entropy/accuracy
   metrics) and only what the experiment fixes: batch size, epochs, learning rate (plus
-  `use_cpu=True`, without which TRL's default bf16 refuses to start on a CPU).
+  `use_cpu=True`, without which TRL's default bf16 refuses to start on a CPU). On a CPU
+  without native bf16 (no AMX, no AVX512-BF16) the baseline sets `bf16=False`: autocast
+  would emulate bf16 there (`_child.trl_bf16`), and pbb computes in fp32 too.
 - contender: `pbb.train.run_stage` on the same records.
 
 Each runs in its own process (peak RSS is per process). Tokens/s counts non-padding
@@ -21,8 +23,9 @@ steps do on real tokens: 6 x (the non-embedding weights) per non-padding token, 
 (the 49k-vocabulary head) per *label* token only (pbb computes the head at label
 positions and nowhere else), plus causal attention (6 x 2 x layers x hidden x the mean
 context per token); padding positions are not counted (so this is a lower bound on what
-the machine did). It is held against the best bf16 matmul throughput measured in this run
-over square sizes 512..4096 and the model's own shapes, before and after the two sides.
+the machine did). It is held against the best matmul throughput measured in this run, in the
+dtype pbb computes in on this CPU (bf16 where it is native, else fp32), over square sizes
+512..4096 and the model's own shapes, before and after the two sides.
 The machine may be shared: compare the ratio, not absolute numbers across runs.
 Ends with one line: `ratio: <contender/baseline> (target >= 5)` (issue 12's targets: 5x, 40% MFU).
 """
@@ -53,16 +56,26 @@ MATMUL_SHAPES = [(512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (4096,
 """(m, k, n): square sizes up to 4096 and smollm2-135m's MLP and attention projections at 2048 rows."""
 
 
-def matmul_tflops(reps: int = 5) -> tuple[float, str]:
-    """The best bf16 matmul throughput on this CPU over `MATMUL_SHAPES` (TFLOP/s, and the shape): the MFU's peak."""
+def compute_dtype():
+    """The dtype pbb's training computes in on this CPU (`train.dtype: auto`)."""
+    from pbb.devices import pick_dtype
+
+    return pick_dtype("auto", "cpu")
+
+
+def matmul_tflops(reps: int = 5, dtype=None) -> tuple[float, str]:  # noqa: ANN001 - a torch dtype
+    """The best matmul throughput on this CPU over `MATMUL_SHAPES` (TFLOP/s, and the shape): the MFU's peak.
+
+    In `dtype`, by default the one pbb computes in here (`compute_dtype`)."""
     import torch
 
     from pbb.devices import set_cpu_threads
 
     set_cpu_threads()
+    dtype = dtype or compute_dtype()
     best_tflops, best_shape = 0.0, ""
     for m, k, n in MATMUL_SHAPES:
-        a, b = torch.randn(m, k, dtype=torch.bfloat16), torch.randn(k, n, dtype=torch.bfloat16)
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
         a @ b
         best = float("inf")
         for _ in range(reps):
@@ -133,13 +146,15 @@ def run_baseline(data_dir: Path, out: Path, batch_size: int, lr: float) -> dict:
     model_dir = resolve_model("smollm2-135m").base  # the converted, cached model directory
     args = SFTConfig(output_dir=str(out), per_device_train_batch_size=batch_size, num_train_epochs=1, learning_rate=lr,
                      save_strategy="no", report_to="none", seed=0,
-                     use_cpu=True)  # TRL's default bf16=True refuses to start on a CPU without it
+                     use_cpu=True,  # TRL's default bf16=True refuses to start on a CPU without it
+                     bf16=_child.trl_bf16())  # TRL's default, except on a CPU that would emulate bf16
     trainer = SFTTrainer(model=model_dir, train_dataset=dataset, args=args)
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "tokens": trainer._total_train_tokens, "steps": trainer.state.global_step,
-            "dtype": str(next(trainer.model.parameters()).dtype), "params": trainer.model.num_parameters()}
+            "dtype": str(next(trainer.model.parameters()).dtype), "params": trainer.model.num_parameters(),
+            "bf16_autocast": args.bf16}
 
 
 def run_contender(data_dir: Path, out: Path, batch_size: int, lr: float) -> dict:
@@ -208,7 +223,9 @@ def main() -> None:
     mfu = flops["flops"] / cont["seconds"] / (peak * 1e12)
     naive = 6 * base["params"] * cont["tok_s"] / (peak * 1e12)
     print("\n".join(rows))
-    print(f"bf16 matmul peak (best of this run over {len(MATMUL_SHAPES)} shapes, at {peak_shape}): {peak:.3f} TFLOP/s")
+    if not base["bf16_autocast"]:
+        print("note: this CPU has no native bf16: the TRL baseline ran with bf16=False (fp32), as pbb does here")
+    print(f"{compute_dtype()} matmul peak (best of this run over {len(MATMUL_SHAPES)} shapes, at {peak_shape}): {peak:.3f} TFLOP/s")
     print(f"contender FLOPs: 6 x {flops['body_params'] / 1e6:.1f}M x {flops['tokens']} tokens + 6 x {flops['head_params'] / 1e6:.1f}M "
           f"(head) x {flops['label_tokens']} label tokens + attention = {flops['flops'] / 1e12:.2f} TFLOP in {cont['seconds']:.1f} s")
     print(f"contender MFU: {100 * mfu:.1f}% (target >= 40%); the usual 6*N*tokens estimate would say {100 * naive:.1f}%")

@@ -71,21 +71,14 @@ def training_floor(run_dir: Path, steps: dict) -> None:
         print(f"  -> floor + the rest = {floor + rest:.0f} s > the {BUDGET_S} s budget: this config cannot meet it on this machine")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=str(ROOT / "configs" / "quick.yaml"))
-    ap.add_argument("--set", dest="overrides", action="append", default=[])
-    ap.add_argument("--keep", help="Run directory to keep (default: a temporary one)")
-    ap.add_argument("--generation-cache", action="store_true", help="let the baselines read generations cached by earlier runs")
-    args = ap.parse_args()
-
-    run_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pbb-e2e-")) / "run"
-    cmd = [sys.executable, "-m", "pbb.cli", "run", args.config, "--out", str(run_dir)]
-    for o in args.overrides:
+def run_pbb(config: str, overrides: list[str], run_dir: Path, generation_cache: bool = False) -> tuple[float, dict, dict]:
+    """`pbb run config` into `run_dir` in a child process: (wall s, the manifest's steps, peak tree RSS by step)."""
+    cmd = [sys.executable, "-m", "pbb.cli", "run", config, "--out", str(run_dir)]
+    for o in overrides:
         cmd += ["--set", o]
     print("running:", " ".join(cmd), flush=True)
     t0 = time.time()
-    env = {**os.environ, "PBB_GENERATION_CACHE": "1" if args.generation_cache else "0"}
+    env = {**os.environ, "PBB_GENERATION_CACHE": "1" if generation_cache else "0"}
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     ps = psutil.Process(proc.pid)
     seen: set[str] = set()
@@ -113,6 +106,19 @@ def main() -> None:
     steps = json.loads(manifest.read_text())["steps"]
     for key in steps:
         peak_by_step.setdefault(key, current_peak)
+    return wall, steps, peak_by_step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=str(ROOT / "configs" / "quick.yaml"))
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--keep", help="Run directory to keep (default: a temporary one)")
+    ap.add_argument("--generation-cache", action="store_true", help="let the baselines read generations cached by earlier runs")
+    args = ap.parse_args()
+
+    run_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pbb-e2e-")) / "run"
+    wall, steps, peak_by_step = run_pbb(args.config, args.overrides, run_dir, args.generation_cache)
 
     print(f"\n{'step':<22} {'wall s':>8} {'peak RSS GiB':>13}")
     for key, s in steps.items():

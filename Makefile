@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup quick test test-fast test-slow bench clean
+.PHONY: setup quick test test-fast test-slow bench bench-scaling clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	for b in sandbox_throughput eval_throughput train_throughput grpo_throughput quick_e2e; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+
+# seven quick runs (x1 + x2 + x4 programs): hours on a 2-core CPU; SCALING_BASE=0.1 scales the x1 point down
+bench-scaling: $(STAMP)
+	$(BIN)/python benchmarks/scaling.py --base $(or $(SCALING_BASE),1)
 
 clean:
 	rm -rf $(VENV) runs .pbb-cache

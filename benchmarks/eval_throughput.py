@@ -294,9 +294,9 @@ def main() -> int:
           f"{tok_base / t_base:8.1f} tokens/s ({t_base:.1f}s, {tok_base} tokens)")
     print(f"contender (TransformersBackend, batch {batch}):          {len(items) / t_con:7.2f} prompts/s "
           f"{tok_con / t_con:8.1f} tokens/s ({t_con:.1f}s, {tok_con} tokens)")
-    print(f"identical completions: {len(items) - len(diff)}/{len(items)}; {len(ties)} differ only after a greedy tie "
-          f"(float64 gap within 2 x {noise:.3g} logits, the largest {model.dtype} rounding error measured), "
-          f"{len(real)} beyond it")
+    print(f"identical completions: {len(items) - len(diff)}/{len(items)}" + (
+        f"; {len(ties)} differ only after a greedy tie (float64 gap within 2 x {noise:.3g} logits, the largest "
+        f"{model.dtype} rounding error measured), {len(real)} beyond it" if diff else ""))
     assert not real, f"{len(real)} completions differ beyond a measured rounding tie: {real}"
     if args.anchor_limit:
         llama_cpp_anchor(all_items, budgets, args.anchor_limit)

@@ -28,7 +28,7 @@ benchmark. Ends with `ratio: <contender/baseline tokens/s> (target >= 3)`.
 - **anchor** (when `llama-cpp-python` is installed: `pip install 'pbb[bench]'`, a source
   build of a few minutes): llama.cpp, the CPU inference engine a user would otherwise pick,
   on the embedded model's own GGUF file (SmolLM2-135M-Instruct, Q4_1: llama.cpp computes
-  on the 4-bit weights, pbb on their bf16 dequantization), one prompt at a time through
+  on the 4-bit weights, pbb on their dequantization to its compute dtype), one prompt at a time through
   `Llama.create_completion` (greedy, the same budgets, the same text stop rules as a
   stopping criterion), with its best batch settings found by a short sweep of `n_batch`.
   llama.cpp can only load the GGUF, so this part runs the *base* model on both sides, on
@@ -148,6 +148,11 @@ def tie_check(model, tok, items, ref_ids, got, diff: list[int]) -> tuple[list[in
     import copy
 
     ref64 = copy.deepcopy(model).double()
+
+    def both(i: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits after prompt i + the baseline's first k tokens: in the model dtype, and in float64."""
+        return last_logits(model, tok, items[i][1], ref_ids[i][:k]), last_logits(ref64, tok, items[i][1], ref_ids[i][:k])
+
     errors: list[float] = []
     parted: dict[int, float] = {}
     for i in diff:
@@ -155,14 +160,14 @@ def tie_check(model, tok, items, ref_ids, got, diff: list[int]) -> tuple[list[in
         if point is None:
             continue
         k, other = point
-        lo, hi = last_logits(model, tok, items[i][1], ref_ids[i][:k]), last_logits(ref64, tok, items[i][1], ref_ids[i][:k])
+        lo, hi = both(i, k)
         g_lo, g_hi = gap(lo, ref_ids[i][k], other), gap(hi, ref_ids[i][k], other)
         parted[i] = g_hi
         errors.append(abs(g_lo - g_hi))
-    same = [i for i in range(len(items)) if i not in set(diff) and ref_ids[i]]
+    differing = set(diff)
+    same = [i for i in range(len(items)) if i not in differing and ref_ids[i]]
     for i in same[:: max(1, len(same) // NOISE_PROBES)][:NOISE_PROBES]:
-        k = len(ref_ids[i]) // 2
-        lo, hi = last_logits(model, tok, items[i][1], ref_ids[i][:k]), last_logits(ref64, tok, items[i][1], ref_ids[i][:k])
+        lo, hi = both(i, len(ref_ids[i]) // 2)
         top = hi.topk(2).indices.tolist()
         errors.append(abs(gap(lo, *top) - gap(hi, *top)))
     noise = max(errors, default=0.0)
@@ -225,9 +230,9 @@ def llama_cpp_anchor(items, budgets, limit: int) -> None:
     same = sum(a == b for a, b in zip(got_llama, got_pbb))
     print(f"anchor: llama.cpp {llama_cpp.__version__} (Q4_1 GGUF, n_batch {n_batch}, {threads} threads): "
           f"{tl / t_llama:8.1f} tokens/s ({t_llama:.1f}s, {tl} tokens, {len(items)} prompts of the base model)")
-    print(f"anchor: pbb TransformersBackend (bf16, batch {backend.batch_size}):            "
+    print(f"anchor: pbb TransformersBackend ({model.dtype}, batch {backend.batch_size}):   "
           f"{tp / t_pbb:8.1f} tokens/s ({t_pbb:.1f}s, {tp} tokens); identical completions {same}/{len(items)} "
-          f"(different weights: 4-bit vs bf16)")
+          f"(different weights: 4-bit vs {model.dtype})")
     print(f"anchor ratio: {(tp / t_pbb) / (tl / t_llama):.2f} (target >= 1)")
 
 

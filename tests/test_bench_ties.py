@@ -28,6 +28,19 @@ def _greedy(model, tok, prompt: str, n: int) -> list[int]:
     return out
 
 
+def _parting(model, tok, prompts, ref_ids, ks, candidates):
+    """The first (i, k, token, logits, text): prompt i's completion cut after its first k tokens plus `token`,
+    one of `candidates(logits)`, where the text re-tokenizes to those same tokens (so the parting survives)."""
+    for i, k in ((i, k) for i in range(len(prompts)) for k in ks):
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([tok(prompts[i]).input_ids + ref_ids[i][:k]])).logits[0, -1]
+        for token in candidates(logits):
+            text = tok.decode(ref_ids[i][:k] + [token], skip_special_tokens=True)
+            if tok(text, add_special_tokens=False).input_ids == ref_ids[i][:k] + [token]:
+                return i, k, token, logits, text
+    raise AssertionError("no parting that re-tokenizes to itself")
+
+
 def test_tie_check_flags_a_completion_that_takes_a_low_ranked_token():
     bench = _bench()
     model, tok = load_model("tiny-random")
@@ -42,20 +55,12 @@ def test_tie_check_flags_a_completion_that_takes_a_low_ranked_token():
     assert (ties, real) == ([], []) and 0 <= noise < 1e-3
 
     # prompt i parts at its k-th token to a token the model ranks far below the greedy pick
-    found = None
-    for i, k in ((i, k) for i in range(len(prompts)) for k in range(1, 6)):
-        with torch.inference_mode():
-            logits = model(input_ids=torch.tensor([tok(prompts[i]).input_ids + ref_ids[i][:k]])).logits[0, -1]
+    def far_below(logits):
         order = logits.argsort(descending=True).tolist()
-        for low in order[len(order) // 2 : len(order) // 2 + 50]:
-            text = tok.decode(ref_ids[i][:k] + [low], skip_special_tokens=True)
-            if tok(text, add_special_tokens=False).input_ids == ref_ids[i][:k] + [low]:  # the text keeps the parting
-                found = i, text
-                break
-        if found:
-            break
-    assert found is not None
-    i, got[i] = found
+        return order[len(order) // 2 : len(order) // 2 + 50]
+
+    i, _, _, _, text = _parting(model, tok, prompts, ref_ids, range(1, 6), far_below)
+    got[i] = text
     ties, real, noise = bench.tie_check(model, tok, items, ref_ids, got, [i])
     assert real == [i] and ties == []
     assert 0 <= noise < 1e-3  # fp32 against float64 on a tiny model: the rounding error is tiny
@@ -69,18 +74,9 @@ def test_tie_check_counts_a_parting_within_the_noise_as_a_tie(monkeypatch):
     items = [("cot", p) for p in prompts]
     ref_ids = [_greedy(model, tok, p, 6) for p in prompts]
     got = [tok.decode(r, skip_special_tokens=True) for r in ref_ids]
-    found = None
-    for i, k in ((i, k) for i in range(len(prompts)) for k in range(1, 5)):  # a parting the text keeps
-        with torch.inference_mode():
-            logits = model(input_ids=torch.tensor([tok(prompts[i]).input_ids + ref_ids[i][:k]])).logits[0, -1]
-        second = int(logits.topk(2).indices[1])
-        text = tok.decode(ref_ids[i][:k] + [second], skip_special_tokens=True)
-        if tok(text, add_special_tokens=False).input_ids == ref_ids[i][:k] + [second]:
-            found = i, k, second, logits
-            got[i] = text
-            break
-    assert found is not None
-    i, k, second, logits = found
+    i, k, second, logits, text = _parting(model, tok, prompts, ref_ids, range(1, 5),
+                                          lambda lg: [int(lg.topk(2).indices[1])])
+    got[i] = text
     gap = float(logits[ref_ids[i][k]] - logits[second])
     # a model dtype whose rounding error is as large as that gap: the parting is a tie
     real_last = bench.last_logits

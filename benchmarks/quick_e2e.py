@@ -46,6 +46,12 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
+def stage_infos(run_dir: Path) -> dict[str, dict]:
+    """Each trained stage's `pbb_stage.json` (method, steps, tokens, ...), by stage name."""
+    return {info.parent.parent.name: json.loads(info.read_text())
+            for info in run_dir.glob("checkpoints/*/final/pbb_stage.json")}
+
+
 def training_floor(run_dir: Path, steps: dict) -> None:
     """The SFT stages' unavoidable FLOPs at this CPU's measured matmul peak (see the docstring)."""
     from transformers import AutoConfig
@@ -56,11 +62,7 @@ def training_floor(run_dir: Path, steps: dict) -> None:
     from pbb.models import resolve_model
 
     body = body_params(AutoConfig.from_pretrained(resolve_model("smollm2-135m").base))
-    tokens = 0
-    for info in run_dir.glob("checkpoints/*/final/pbb_stage.json"):
-        stage = json.loads(info.read_text())
-        if stage.get("method") == "sft":
-            tokens += int(stage.get("tokens") or 0)
+    tokens = sum(int(stage.get("tokens") or 0) for stage in stage_infos(run_dir).values() if stage.get("method") == "sft")
     peak, shape = matmul_tflops()
     floor = 6 * body * tokens / (peak * 1e12)
     rest = sum(s["wall_s"] for k, s in steps.items() if not k.startswith("train:"))

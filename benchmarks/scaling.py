@@ -18,7 +18,6 @@ Every figure is measured in this run; nothing is extrapolated.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quick_e2e import ROOT, run_pbb  # noqa: E402
+from quick_e2e import ROOT, run_pbb, stage_infos  # noqa: E402
 
 SCALED = ("n_with_io", "n_without_io", "n_control")
 
@@ -50,9 +49,8 @@ def scaled_overrides(config: Path, scale: float) -> list[str]:
 def work_of(run_dir: Path, overrides: list[str]) -> dict[str, tuple[int, int]]:
     """Per manifest step: (units of work, tokens or 0): programs built, training steps and tokens, completions."""
     work: dict[str, tuple[int, int]] = {"data": (sum(int(o.split("=")[1]) for o in overrides if o.startswith("data.n_")), 0)}
-    for info in run_dir.glob("checkpoints/*/final/pbb_stage.json"):
-        stage = json.loads(info.read_text())
-        work[f"train:{info.parent.parent.name}"] = (int(stage.get("steps") or 0), int(stage.get("tokens") or 0))
+    for name, stage in stage_infos(run_dir).items():
+        work[f"train:{name}"] = (int(stage.get("steps") or 0), int(stage.get("tokens") or 0))
     for pred in run_dir.glob("eval/predictions-*.jsonl"):
         with pred.open() as f:
             work[f"eval:{pred.stem.removeprefix('predictions-')}"] = (sum(1 for _ in f), 0)
